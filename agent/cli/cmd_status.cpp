@@ -1,0 +1,178 @@
+// `berth status`, and the daemon-control commands.
+#include <spdlog/spdlog.h>
+#include <time.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <nlohmann/json.hpp>
+
+#include "cli/cli.hpp"
+#include "cli/commands.hpp"
+#include "core/config.hpp"
+#include "core/image_ref.hpp"
+#include "core/naming.hpp"
+#include "daemon/config_loader.hpp"
+#include "daemon/dbus_client.hpp"
+#include "daemon/logging.hpp"
+#include "daemon/reconciler.hpp"
+#include "engine/engine.hpp"
+
+namespace berth::cli {
+
+namespace {
+
+std::string short_digest(const std::string& d) {
+  if (d.starts_with("sha256:")) return d.substr(7, 12);
+  return d.empty() ? "-" : d;
+}
+
+std::string uptime(const std::string& started_at) {
+  if (started_at.empty()) return "-";
+  struct tm tm {};
+  if (!strptime(started_at.c_str(), "%Y-%m-%dT%H:%M:%S", &tm)) return "-";
+  time_t t = timegm(&tm);
+  long long secs = static_cast<long long>(time(nullptr) - t);
+  if (secs < 0) return "-";
+  if (secs < 120) return std::to_string(secs) + "s";
+  if (secs < 7200) return std::to_string(secs / 60) + "m";
+  if (secs < 172800) return std::to_string(secs / 3600) + "h";
+  return std::to_string(secs / 86400) + "d";
+}
+
+// A string field, "" when absent, null or not a string.
+std::string str(const nlohmann::json& j, const char* key) {
+  if (!j.is_object()) return "";
+  auto it = j.find(key);
+  return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
+void print_table(const nlohmann::json& j) {
+  std::printf("project %s  config %s  state %s\n", str(j, "project").c_str(),
+              str(j, "config_version").c_str(),
+              (str(j, "overall").empty() ? str(j, "state") : str(j, "overall")).c_str());
+  if (!str(j, "status").empty()) std::printf("%s\n", str(j, "status").c_str());
+  std::printf("\n%-18s %-24s %-13s %-10s %-10s %-7s %s\n", "SERVICE", "TAG", "DIGEST", "STATE",
+              "HEALTH", "UPTIME", "LAST ERROR");
+  if (!j.contains("services") || !j["services"].is_array()) return;
+  for (const auto& s : j["services"]) {
+    std::string tag = str(s, "requested_tag");
+    std::string health = s.contains("health") && s["health"].is_object()
+                             ? str(s["health"], "status")
+                             : str(s, "health");
+    std::string err = str(s, "last_error");
+    if (err.size() > 60) err = err.substr(0, 57) + "...";
+    std::string state = str(s, "state");
+    std::string update = str(s, "update_status");
+    if (!update.empty() && update != "up_to_date") state += "/" + update;
+    std::printf("%-18s %-24s %-13s %-10s %-10s %-7s %s\n", str(s, "name").c_str(),
+                tag.empty() ? "-" : tag.c_str(), short_digest(str(s, "digest")).c_str(),
+                state.c_str(), health.empty() ? "-" : health.c_str(),
+                uptime(str(s, "started_at")).c_str(), err.empty() ? "-" : err.c_str());
+  }
+}
+
+}  // namespace
+
+int cmd_status(const Options& o) {
+  auto from_daemon = daemon::dbus_call_status();
+  if (from_daemon) {
+    if (o.json) {
+      std::printf("%s\n", from_daemon->c_str());
+      return kExitOk;
+    }
+    auto j = nlohmann::json::parse(*from_daemon, nullptr, false);
+    if (j.is_discarded()) {
+      std::fprintf(stderr, "berth status: the daemon sent a malformed reply\n");
+      return kExitFailed;
+    }
+    print_table(j);
+    return kExitOk;
+  }
+  // Without a daemon: read Docker directly.
+  std::string project = o.project;
+  if (project.empty()) {
+    int code = kExitOk;
+    auto cfg = load_or_report(o.config_path(), &code);
+    if (!cfg) return code;
+    project = cfg->agent.project;
+  }
+  auto engine = engine::make_docker_engine();
+  if (auto v = engine->ping(); !v) {
+    std::fprintf(stderr, "berth status: %s\n", v.error().message.c_str());
+    return kExitFailed;
+  }
+  auto cs = engine->list_containers({std::string(labels::kProject) + "=" + project});
+  if (!cs) {
+    std::fprintf(stderr, "berth status: %s\n", cs.error().message.c_str());
+    return kExitFailed;
+  }
+  nlohmann::json j;
+  j["project"] = project;
+  j["source"] = "docker";
+  j["status"] = "no berth daemon answered (" + from_daemon.error().message + "); read from Docker";
+  j["services"] = nlohmann::json::array();
+  for (const auto& c : *cs) {
+    auto label = [&](const char* k) { return c.labels.count(k) ? c.labels.at(k) : std::string(); };
+    nlohmann::json s;
+    s["name"] = label(labels::kService);
+    s["container"] = c.name;
+    std::string requested = label(labels::kRequested);
+    if (auto ref = parse_image_ref(requested.empty() ? c.image : requested)) {
+      s["image"] = ref->familiar_name();
+      s["requested_tag"] = ref->tag;
+    }
+    s["digest"] = label(labels::kDigest);
+    s["state"] = c.state;
+    s["health"] = c.health;
+    j["services"].push_back(s);
+  }
+  if (o.json) {
+    std::printf("%s\n", j.dump().c_str());
+  } else {
+    print_table(j);
+  }
+  return kExitOk;
+}
+
+int cmd_run(const Options& o) {
+  const char* level = std::getenv("BERTH_LOG_LEVEL");
+  log::setup_logging(log::LogTarget::automatic, level ? level : "info");
+  int code = kExitOk;
+  std::string path = o.config_path();
+  auto outcome = config::load_config_file(path);
+  if (!outcome.ok()) {
+    for (const auto& d : outcome.diagnostics) spdlog::error("{}", config::to_string(d));
+    spdlog::critical("{}: configuration rejected; not starting (exit 78)", path);
+    return kExitConfig;
+  }
+  (void)code;
+  daemon::RunOptions ro;
+  ro.config_path = path;
+  ro.state_dir = o.state_path();
+  daemon::Reconciler r(std::move(*outcome.config), ro);
+  return r.run();
+}
+
+int cmd_control(const Options& o) {
+  Result<void> r;
+  std::string bus = daemon::dbus_default_bus();
+  if (o.command == "update") {
+    r = daemon::dbus_call_update(bus);
+  } else if (o.command == "reload") {
+    r = daemon::dbus_call_reload(bus);
+  } else {
+    if (o.positional.size() != 1) {
+      std::fprintf(stderr, "usage: berth restart SERVICE\n");
+      return kExitUsage;
+    }
+    r = daemon::dbus_call_restart(bus, o.positional[0]);
+  }
+  if (!r) {
+    std::fprintf(stderr, "berth %s: %s\n", o.command.c_str(), r.error().message.c_str());
+    return kExitFailed;
+  }
+  std::printf("berth %s: requested\n", o.command.c_str());
+  return kExitOk;
+}
+
+}  // namespace berth::cli

@@ -1,0 +1,21 @@
+// Dependency graph helpers for services (pure).
+#pragma once
+
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace berth {
+
+// edges[a] = services a depends on. Returns the first cycle found as a path that starts and ends
+// with the same name (a -> b -> a), or nullopt. Deterministic (visits names in order).
+std::optional<std::vector<std::string>> find_cycle(
+    const std::map<std::string, std::vector<std::string>>& edges);
+
+// Services in start order (dependencies first), ties broken by name. Requires no cycle;
+// edges to unknown names are ignored.
+std::vector<std::string> topological_order(
+    const std::map<std::string, std::vector<std::string>>& edges);
+
+}  // namespace berth

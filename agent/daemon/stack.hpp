@@ -1,0 +1,74 @@
+// One project on one engine: the configuration, the engine connection, where images come from,
+// and the lifecycle. Shared by `berth up` (once) and `berth run` (the reconciler owns one).
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "core/local_state.hpp"
+#include "core/model.hpp"
+#include "core/planner.hpp"
+#include "core/result.hpp"
+#include "engine/engine.hpp"
+#include "engine/images.hpp"
+#include "engine/lifecycle.hpp"
+
+namespace berth::daemon {
+
+struct StackOptions {
+  std::string state_dir;
+  std::string docker_host;  // "" = $DOCKER_HOST or the default socket
+  std::function<void(const std::string& service, const std::string& line)> on_line;
+  std::function<void(const std::string& service, int percent)> on_pull_progress;
+  std::function<void(const std::string& service)> on_update_start;
+  const std::atomic<bool>* stop = nullptr;
+};
+
+class Stack {
+ public:
+  // Connects to the engine (ping + version negotiation).
+  static Result<std::unique_ptr<Stack>> create(const Config& cfg, StackOptions opts);
+  ~Stack();
+
+  const Config& config() const { return cfg_; }
+  void set_config(Config cfg);
+  engine::Engine& engine() { return *engine_; }
+
+  Result<Plan> plan();
+  engine::ConvergeReport converge(const std::vector<std::string>& only = {});
+  Result<int> down(bool volumes);
+  Result<void> restart_service(const std::string& service);
+
+  // The durable per-service state (last-known-good, quarantine), loaded at create().
+  const LocalState& local_state() const { return state_; }
+  // Problems with the state directory (not fatal: berth keeps the stack running).
+  const std::string& state_warning() const { return state_warning_; }
+
+ private:
+  Stack(Config cfg, StackOptions opts, std::unique_ptr<engine::Engine> engine);
+  engine::LifecycleOptions lifecycle_options() const;
+  engine::LifecycleHooks hooks();
+
+  Config cfg_;
+  StackOptions opts_;
+  std::unique_ptr<engine::Engine> engine_;
+  std::unique_ptr<engine::ImageSource> images_;
+  LocalState state_;
+  std::string state_warning_;
+  std::mutex state_mutex_;
+
+  void make_image_source();
+  void load_state();
+  void save_state();
+  void record_outcome(const engine::ConvergeReport& report);
+  void prune_images(const engine::ConvergeReport& report);
+};
+
+// "journald" when this host runs journald, else "" (the daemon's default driver).
+std::string default_log_driver();
+
+}  // namespace berth::daemon

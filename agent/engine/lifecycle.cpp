@@ -1,0 +1,883 @@
+#include "engine/lifecycle.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include "core/duration.hpp"
+#include "core/graph.hpp"
+#include "core/image_ref.hpp"
+#include "core/naming.hpp"
+#include "engine/probe.hpp"
+
+namespace berth::engine {
+
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+std::string label_of(const ContainerInfo& c, const char* key) {
+  auto it = c.labels.find(key);
+  return it == c.labels.end() ? std::string() : it->second;
+}
+
+std::string short_id(const std::string& id) {
+  std::string s = id;
+  if (s.starts_with("sha256:")) s = s.substr(7);
+  return s.substr(0, 12);
+}
+
+std::string seconds(Clock::duration d) {
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(d).count();
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1fs", static_cast<double>(ms) / 1000.0);
+  return buf;
+}
+
+// Run fn for every item on its own thread, at most `limit` at once.
+template <typename Fn>
+void run_bounded(const std::vector<std::string>& items, int limit, Fn fn) {
+  std::mutex m;
+  size_t next = 0;
+  auto worker = [&] {
+    while (true) {
+      std::string item;
+      {
+        std::lock_guard lock(m);
+        if (next >= items.size()) return;
+        item = items[next++];
+      }
+      fn(item);
+    }
+  };
+  std::vector<std::thread> threads;
+  int n = std::max(1, std::min<int>(limit, static_cast<int>(items.size())));
+  for (int i = 0; i < n; ++i) threads.emplace_back(worker);
+  for (auto& t : threads) t.join();
+}
+
+}  // namespace
+
+Millis health_timeout(const ServiceSpec& svc) {
+  if (svc.health_timeout) return *svc.health_timeout;
+  Millis slack{10000};
+  if (svc.probe) {
+    const auto& p = *svc.probe;
+    return p.start_period + (p.interval + p.timeout) * (p.retries + 1) + slack;
+  }
+  if (svc.healthcheck && !svc.healthcheck->disable) {
+    const auto& h = *svc.healthcheck;
+    Millis interval = h.interval.count() ? h.interval : Millis{30000};
+    Millis timeout = h.timeout.count() ? h.timeout : Millis{30000};
+    int retries = h.retries ? h.retries : 3;
+    return h.start_period + (interval + timeout) * (retries + 1) + slack;
+  }
+  // Unknown check (maybe from the image): Docker's defaults.
+  return Millis{30000 + 30000} * 4 + slack;
+}
+
+Lifecycle::Lifecycle(Engine& engine, ImageSource& images, LifecycleOptions opts,
+                     LifecycleHooks hooks)
+    : engine_(engine), images_(images), opts_(std::move(opts)), hooks_(std::move(hooks)) {}
+
+void Lifecycle::line(const std::string& service, const std::string& text) {
+  if (hooks_.on_line) hooks_.on_line(service, text);
+}
+
+Result<Observed> Lifecycle::observe(const std::string& project) {
+  Observed o;
+  std::vector<std::string> filter{std::string(labels::kProject) + "=" + project};
+  auto cs = engine_.list_containers(filter);
+  if (!cs) return fail(cs.error());
+  o.containers = std::move(*cs);
+  auto ns = engine_.list_networks(filter);
+  if (!ns) return fail(ns.error());
+  o.networks = std::move(*ns);
+  // Also find an unlabelled network of the same name (created by hand): reuse it.
+  auto vs = engine_.list_volumes(filter);
+  if (!vs) return fail(vs.error());
+  o.volumes = std::move(*vs);
+  return o;
+}
+
+Result<TargetState> Lifecycle::desired(const Config& cfg,
+                                       const std::map<std::string, ImageStatus>& images) {
+  TargetState d;
+  d.project = cfg.agent.project;
+  // Which services must complete (exit 0) for a dependant?
+  std::set<std::string> must_complete;
+  for (const auto& [_, s] : cfg.services)
+    for (const auto& dep : s.depends_on)
+      if (dep.condition == DependsCondition::completed_successfully)
+        must_complete.insert(dep.service);
+
+  for (const auto& [name, svc] : cfg.services) {
+    TargetService ds;
+    ds.name = name;
+    nlohmann::json body = container_body(svc, opts_.spec);
+    ds.config_hash = config_hash(body);
+    ds.uses_project_network = svc.network_mode.empty();
+    for (const auto& v : svc.volumes)
+      if (v.type == VolumeMount::Type::named)
+        ds.named_volumes.push_back(naming::volume_name(d.project, v.source));
+    ds.oneshot = must_complete.count(name) > 0;
+    auto it = images.find(name);
+    if (it != images.end()) {
+      ds.image_id = it->second.image.image_id;
+      ds.body =
+          finalize_body(std::move(body), ds.config_hash, it->second.image, it->second.requested);
+    }
+    d.services[name] = std::move(ds);
+  }
+  return d;
+}
+
+namespace {
+
+// Shared progress of the service tasks of one converge.
+struct TaskState {
+  bool acted = false;  // its container exists and was started (or already ran)
+  bool done = false;   // readiness decided
+  bool ok = false;
+  bool completed = false;  // exited 0
+  bool checked = false;    // has a health check and passed it
+  bool replaced = false;   // a new container replaced the old one in this converge
+  std::string error;
+};
+
+}  // namespace
+
+ConvergeReport Lifecycle::up(const Config& cfg, const std::vector<std::string>& only) {
+  ConvergeReport rep;
+  std::mutex rep_mutex;
+  std::atomic<int> ops{0};
+  const std::string& project = cfg.agent.project;
+
+  std::vector<std::string> names;
+  for (const auto& [name, _] : cfg.services)
+    if (only.empty() || std::find(only.begin(), only.end(), name) != only.end())
+      names.push_back(name);
+  for (const auto& n : names) rep.services[n].name = n;
+
+  // 1. Images first: every changed image is present before any container is touched.
+  std::map<std::string, ImageStatus> images;
+  run_bounded(names, std::max(1, opts_.pull_concurrency), [&](const std::string& name) {
+    const ServiceSpec& svc = cfg.services.at(name);
+    auto st = images_.ensure(svc, [&](const std::string& s, int pct) {
+      if (hooks_.on_pull_progress) hooks_.on_pull_progress(s, pct);
+    });
+    std::lock_guard lock(rep_mutex);
+    if (st) {
+      if (st->pulled)
+        line(name, "image " + svc.image + " pulled (" + short_id(st->image.image_id) + ")");
+      if (!st->note.empty()) line(name, st->note);
+      rep.services[name].image = *st;
+      images[name] = *st;
+    } else {
+      rep.services[name].image_failed = true;
+      rep.services[name].error = st.error().message;
+    }
+  });
+
+  // 2. Observe and finish (or undo) any update a crash interrupted.
+  auto observed = observe(project);
+  if (!observed) {
+    rep.errors.push_back(observed.error().message);
+    return rep;
+  }
+  {
+    auto d = desired(cfg, images);
+    if (!d) {
+      rep.errors.push_back(d.error().message);
+      return rep;
+    }
+    Plan first = make_plan(*d, *observed);
+    // Per service: the leftovers of an interrupted swap (-next, -prev) and what holds its name.
+    struct Leftovers {
+      const Action* next = nullptr;
+      const Action* prev = nullptr;
+    };
+    std::map<std::string, Leftovers> leftovers;
+    for (const auto& a : first.cleanup) {
+      if (a.type != ActionType::recover) continue;
+      if (a.container_name == naming::prev_name(project, a.target))
+        leftovers[a.target].prev = &a;
+      else
+        leftovers[a.target].next = &a;
+    }
+    auto drop = [&](const std::string& id) {
+      (void)engine_.stop_container(id, 10, "");
+      auto r = engine_.remove_container(id, true, false);
+      ops += 2;
+      if (!r && r.error().kind != ErrorKind::not_found) rep.errors.push_back(r.error().message);
+    };
+    bool recovered = !leftovers.empty();
+    for (const auto& [svc, lo] : leftovers) {
+      std::string final_name = naming::container_name(project, svc);
+      if (lo.next) {
+        // Created but never swapped in: not needed.
+        line(svc, "undoing interrupted update: removing " + lo.next->container_name);
+        drop(lo.next->container_id);
+      }
+      if (!lo.prev) continue;
+      const ContainerInfo* cur =
+          first.services.count(svc) ? first.services.at(svc).current : nullptr;
+      std::optional<ContainerInfo> now;
+      if (cur) {
+        auto i = engine_.inspect_container(cur->id);
+        if (i) now = *i;
+      }
+      // The new container holds the name. Only when it runs and passed its check was the swap
+      // complete (the crash came before the old one was removed); otherwise (not started yet,
+      // still starting, unhealthy: a rollback was under way) the old one goes back.
+      bool verified =
+          now && now->state == "running" && (now->health == "healthy" || now->health.empty());
+      if (verified) {
+        line(svc, "finishing interrupted update: removing " + lo.prev->container_name);
+        drop(lo.prev->container_id);
+        continue;
+      }
+      if (cur) {
+        line(svc,
+             "undoing interrupted update: removing the unverified new container " + final_name);
+        drop(cur->id);
+      }
+      line(svc, "undoing interrupted update: restoring " + lo.prev->container_name + " as " +
+                    final_name);
+      auto r = engine_.rename_container(lo.prev->container_id, final_name);
+      ++ops;
+      if (!r) {
+        rep.errors.push_back(r.error().message);
+        continue;
+      }
+      // It ran before the update stopped it (services run): start it again right away.
+      auto st = engine_.start_container(lo.prev->container_id);
+      ++ops;
+      if (!st) rep.errors.push_back("start " + final_name + ": " + st.error().message);
+    }
+    if (recovered) {
+      observed = observe(project);
+      if (!observed) {
+        rep.errors.push_back(observed.error().message);
+        return rep;
+      }
+    }
+  }
+
+  auto desired_state = desired(cfg, images);
+  if (!desired_state) {
+    rep.errors.push_back(desired_state.error().message);
+    return rep;
+  }
+  Plan plan = make_plan(*desired_state, *observed);
+
+  // 3. Network and volumes.
+  for (const auto& a : plan.infra) {
+    std::map<std::string, std::string> lbl{{labels::kProject, project}};
+    if (a.type == ActionType::create_network) {
+      lbl[labels::kNetwork] = "default";
+      auto r = engine_.create_network(a.target, lbl);
+      if (!r && r.error().kind != ErrorKind::conflict) {
+        rep.errors.push_back("network " + a.target + ": " + r.error().message);
+        return rep;
+      }
+      line("", "network " + a.target + " created");
+    } else if (a.type == ActionType::create_volume) {
+      std::string key = a.target.substr(project.size() + 1);
+      lbl[labels::kVolume] = key;
+      auto r = engine_.create_volume(a.target, lbl);
+      if (!r) {
+        rep.errors.push_back("volume " + a.target + ": " + r.error().message);
+        return rep;
+      }
+      line("", "volume " + a.target + " created");
+    }
+  }
+
+  // 4. Orphans and strays (only on a full converge, never when a subset was asked for).
+  if (only.empty()) {
+    for (const auto& a : plan.cleanup) {
+      if (a.type == ActionType::recover) continue;
+      auto s = engine_.stop_container(a.container_id, -1, "");
+      auto r = engine_.remove_container(a.container_id, true, false);
+      ops += 2;
+      if (!r && r.error().kind != ErrorKind::not_found) {
+        rep.errors.push_back("remove " + a.container_name + ": " + r.error().message);
+      } else {
+        line(a.target, "container " + a.container_name + " removed (" + a.reason + ")");
+      }
+      (void)s;
+    }
+  }
+
+  // 5. Services, in dependency order, independent ones in parallel.
+  std::map<std::string, TaskState> tasks;
+  for (const auto& n : names) tasks[n] = TaskState{};
+  std::mutex tm;
+  std::condition_variable cv;
+
+  auto finish = [&](const std::string& name, bool ok, const std::string& error, bool completed,
+                    bool checked) {
+    std::lock_guard lock(tm);
+    auto& t = tasks[name];
+    t.acted = true;
+    t.done = true;
+    t.ok = ok;
+    t.error = error;
+    t.completed = completed;
+    t.checked = checked;
+    cv.notify_all();
+  };
+  auto mark_replaced = [&](const std::string& name) {
+    std::lock_guard lock(tm);
+    tasks[name].replaced = true;
+  };
+  auto mark_acted = [&](const std::string& name) {
+    std::lock_guard lock(tm);
+    tasks[name].acted = true;
+    cv.notify_all();
+  };
+
+  // Wait until the container is ready. Returns "" on success, else why not.
+  struct Ready {
+    bool ok = false;
+    bool completed = false;
+    bool checked = false;
+    std::string error;
+    ContainerInfo info;
+  };
+  auto wait_ready = [&](const ServiceSpec& svc, const std::string& cid, bool want_completed,
+                        Millis timeout) -> Ready {
+    Ready r;
+    auto start = Clock::now();
+    auto deadline = start + timeout;
+    auto next_probe = start + (svc.probe ? svc.probe->start_period : Millis{0});
+    int probe_failures = 0;
+    std::string last_probe_error;
+    while (true) {
+      auto info = engine_.inspect_container(cid);
+      if (!info) {
+        r.error = info.error().message;
+        return r;
+      }
+      r.info = *info;
+      const auto& st = info->state;
+      if (st == "exited" || st == "dead") {
+        if (want_completed) {
+          if (info->exit_code == 0) {
+            r.ok = r.completed = true;
+            return r;
+          }
+          r.error = "did not complete successfully: exit " + std::to_string(info->exit_code);
+          return r;
+        }
+        r.error = "container exited with code " + std::to_string(info->exit_code) +
+                  (info->oom_killed ? " (killed: out of memory)" : "");
+        if (!info->health_output.empty()) r.error += "; last check: " + info->health_output;
+        return r;
+      }
+      if (!want_completed && st == "running") {
+        if (!info->health.empty()) {
+          if (info->health == "healthy") {
+            r.ok = r.checked = true;
+            return r;
+          }
+          if (info->health == "unhealthy") {
+            r.error = "unhealthy";
+            if (!info->health_output.empty()) r.error += ": " + info->health_output;
+            return r;
+          }
+        } else if (svc.probe) {
+          if (Clock::now() >= next_probe) {
+            auto pr = run_probe(*svc.probe);
+            if (pr) {
+              r.ok = r.checked = true;
+              r.info.health = "healthy";
+              return r;
+            }
+            last_probe_error = pr.error().message;
+            if (Clock::now() >= start + svc.probe->start_period) ++probe_failures;
+            if (probe_failures >= std::max(1, svc.probe->retries)) {
+              r.error = "unhealthy: probe failed " + std::to_string(probe_failures) +
+                        " times: " + last_probe_error;
+              r.info.health = "unhealthy";
+              r.info.health_output = last_probe_error;
+              return r;
+            }
+            next_probe = Clock::now() + svc.probe->interval;
+          }
+        } else {
+          r.ok = true;
+          return r;
+        }
+      }
+      if (Clock::now() >= deadline) {
+        r.error = "not healthy after " + format_duration(timeout) + " (state " + st +
+                  (info->health.empty() ? "" : ", health " + info->health) + ")";
+        if (!last_probe_error.empty()) r.error += ": " + last_probe_error;
+        if (!info->health_output.empty()) r.error += ": " + info->health_output;
+        return r;
+      }
+      if (stopping()) {
+        r.error = "interrupted";
+        return r;
+      }
+      std::this_thread::sleep_for(opts_.poll_interval);
+    }
+  };
+
+  auto step = [&](const std::string& service, int n, const char* what) {
+    if (hooks_.on_step) hooks_.on_step(service, n, what);
+  };
+
+  auto record = [&](const std::string& name, const std::function<void(ServiceReport&)>& fn) {
+    std::lock_guard lock(rep_mutex);
+    fn(rep.services[name]);
+  };
+
+  auto run_service = [&](const std::string& name) {
+    const ServiceSpec& svc = cfg.services.at(name);
+    const TargetService& want = desired_state->services.at(name);
+    ServicePlan& sp = plan.services.at(name);
+
+    // Wait for dependencies.
+    for (const auto& dep : svc.depends_on) {
+      if (!tasks.count(dep.service)) continue;  // not part of this run: assume it is there
+      std::unique_lock lock(tm);
+      bool need_done = dep.condition != DependsCondition::started;
+      cv.wait(lock, [&] {
+        const auto& t = tasks[dep.service];
+        return need_done ? t.done : (t.acted || t.done);
+      });
+      const auto& t = tasks[dep.service];
+      std::string problem;
+      if (t.done && !t.ok) {
+        problem = "dependency " + dep.service + " failed: " + t.error;
+      } else if (dep.condition == DependsCondition::healthy && !t.checked) {
+        problem = "dependency " + dep.service +
+                  " has no health check (depends_on condition service_healthy)";
+      } else if (dep.condition == DependsCondition::completed_successfully && !t.completed) {
+        problem = "dependency " + dep.service + " did not complete successfully";
+      }
+      if (!problem.empty()) {
+        lock.unlock();
+        if (dep.required) {
+          record(name, [&](ServiceReport& s) { s.error = problem; });
+          finish(name, false, problem, false, false);
+          return;
+        }
+        line(name, "warning: " + problem + " (not required, starting anyway)");
+      }
+    }
+
+    bool image_failed = false;
+    std::string image_error;
+    {
+      std::lock_guard lock(rep_mutex);
+      image_failed = rep.services[name].image_failed;
+      image_error = rep.services[name].error;
+    }
+    if (image_failed) {
+      // Keep whatever runs; a service with no container and no image cannot start.
+      if (sp.current) {
+        record(name, [&](ServiceReport& s) {
+          s.container_id = sp.current->id;
+          s.state = sp.current->state;
+          s.health = sp.current->health;
+        });
+      }
+      finish(name, false, image_error, false, false);
+      return;
+    }
+
+    std::string cname = naming::container_name(project, name);
+    std::string cid = sp.current ? sp.current->id : "";
+    bool want_completed = want.oneshot;
+    Millis timeout = health_timeout(svc);
+
+    // The desired image failed its check before (quarantined): never deploy it again. The
+    // container of the previous image keeps running; it is still started when it stopped, and a
+    // configuration change is applied on its image.
+    nlohmann::json body = want.body;
+    if (sp.action && sp.current && sp.action->type == ActionType::recreate &&
+        hooks_.is_quarantined && hooks_.is_quarantined(name, want.image_id)) {
+      const ContainerInfo& c = *sp.current;
+      std::string running_image = label_of(c, labels::kImage);
+      std::string msg = "image " + short_id(want.image_id) +
+                        " is quarantined after a failed health check; keeping image " +
+                        short_id(running_image);
+      if (sp.action->reason == "image changed") {
+        sp.action.reset();
+        bool up = c.state == "running" || c.state == "restarting";
+        bool done = want.oneshot && c.state == "exited" && c.exit_code == 0;
+        if (!up && !done) sp.action = Action{ActionType::start, name, c.id, cname, "not running"};
+      } else if (!running_image.empty() && running_image != want.image_id) {
+        std::string requested;
+        {
+          std::lock_guard lock(rep_mutex);
+          requested = rep.services[name].image.requested;
+        }
+        ResolvedImage keep{running_image, running_image, label_of(c, labels::kDigest)};
+        body = finalize_body(container_body(svc, opts_.spec), want.config_hash, keep, requested);
+        msg += " (" + sp.action->reason + ": applied on that image)";
+      }
+      line(name, msg);
+      record(name, [&](ServiceReport& s) {
+        s.error = msg;
+        s.quarantined = true;
+      });
+    }
+
+    // depends_on.restart: a dependant of a service that was just replaced restarts after it,
+    // as compose does.
+    bool restart_first = false;
+    if (!sp.action && sp.current) {
+      for (const auto& dep : svc.depends_on) {
+        if (!dep.restart || !tasks.count(dep.service)) continue;
+        std::lock_guard lock(tm);
+        if (tasks[dep.service].replaced) {
+          sp.action = Action{ActionType::start, name, sp.current->id, cname,
+                             "dependency " + dep.service + " was updated"};
+          restart_first = true;
+          break;
+        }
+      }
+    }
+
+    if (!sp.action) {
+      // Up to date: just confirm readiness.
+      mark_acted(name);
+      Ready r = wait_ready(svc, cid, want_completed, timeout);
+      record(name, [&](ServiceReport& s) {
+        s.container_id = cid;
+        s.state = r.info.state;
+        s.health = r.info.health;
+        s.health_output = r.info.health_output;
+        s.ok = r.ok;
+        if (!r.ok) s.error = "container " + cname + " " + r.error;
+      });
+      finish(name, r.ok, r.error, r.completed, r.checked);
+      return;
+    }
+
+    const Action& a = *sp.action;
+    if (a.type == ActionType::start || a.type == ActionType::create) {
+      if (a.type == ActionType::create) {
+        if (!a.container_id.empty()) (void)engine_.remove_container(a.container_id, true, false);
+        auto created = engine_.create_container(cname, body);
+        ++ops;
+        if (!created) {
+          std::string err = "create " + cname + ": " + created.error().message;
+          record(name, [&](ServiceReport& s) { s.error = err; });
+          finish(name, false, err, false, false);
+          return;
+        }
+        cid = *created;
+        line(name, "container " + cname + " created");
+      }
+      if (restart_first) {
+        (void)engine_.stop_container(cid, -1, "");
+        ++ops;
+      }
+      auto started = engine_.start_container(cid);
+      ++ops;
+      if (!started) {
+        std::string err = "start " + cname + ": " + started.error().message;
+        record(name, [&](ServiceReport& s) {
+          s.error = err;
+          s.container_id = cid;
+          s.changed = true;
+        });
+        finish(name, false, err, false, false);
+        return;
+      }
+      line(name,
+           "container " + cname + " started" + (a.reason.empty() ? "" : " (" + a.reason + ")"));
+      mark_acted(name);
+      auto t0 = Clock::now();
+      Ready r = wait_ready(svc, cid, want_completed, timeout);
+      if (r.ok && (r.checked || r.completed))
+        line(name, "container " + cname + (r.completed ? " completed" : " healthy") + " after " +
+                       seconds(Clock::now() - t0));
+      record(name, [&](ServiceReport& s) {
+        s.changed = true;
+        s.container_id = cid;
+        s.state = r.info.state;
+        s.health = r.info.health;
+        s.health_output = r.info.health_output;
+        s.ok = r.ok;
+        if (!r.ok) s.error = "container " + cname + " " + r.error;
+      });
+      finish(name, r.ok, r.error, r.completed, r.checked);
+      return;
+    }
+
+    // Recreate: a health-gated swap. The old container is kept (stopped, renamed) until the new
+    // one is ready, and put back if it is not.
+    if (hooks_.on_update_start) hooks_.on_update_start(name);
+    const ContainerInfo& old = *sp.current;
+    std::string old_digest = label_of(old, labels::kDigest);
+    std::string old_image = label_of(old, labels::kImage);
+    bool old_running = old.state == "running" || old.state == "restarting";
+    std::string next = naming::next_name(project, name);
+    std::string prev = naming::prev_name(project, name);
+    bool start_first = svc.update_strategy == UpdateStrategy::start_first;
+    line(name, "updating " + cname + ": " + a.reason);
+
+    auto fail_service = [&](const std::string& why, bool rolled_back, const ContainerInfo& info) {
+      record(name, [&](ServiceReport& s) {
+        s.changed = true;
+        s.rolled_back = rolled_back;
+        s.error = why;
+        s.container_id = old.id;
+        s.state = info.state;
+        s.health = info.health;
+        s.health_output = info.health_output;
+        s.previous_digest = old_digest;
+        s.previous_image_id = old_image;
+      });
+      finish(name, false, why, false, false);
+    };
+
+    step(name, 1, "create new container");
+    (void)engine_.remove_container(next, true, false);  // a stale leftover, if any
+    auto created = engine_.create_container(next, body);
+    ++ops;
+    if (!created) {
+      fail_service("create " + next + ": " + created.error().message, false, old);
+      return;
+    }
+    std::string nid = *created;
+
+    auto rollback = [&](const std::string& why, const ContainerInfo& bad) {
+      line(name, "update of " + cname + " failed: " + why + "; rolling back");
+      step(name, 90, "rollback: remove new container");
+      (void)engine_.stop_container(nid, 5, "");
+      (void)engine_.remove_container(nid, true, false);
+      ops += 2;
+      step(name, 91, "rollback: restore old container");
+      auto cur = engine_.inspect_container(old.id);
+      if (cur && cur->name != cname) (void)engine_.rename_container(old.id, cname);
+      if (old_running) (void)engine_.start_container(old.id);
+      ops += 2;
+      line(name, "rolled back " + cname + " to " + short_id(old_image));
+      fail_service("update rolled back: new container " + why, true, bad);
+    };
+
+    if (start_first) {
+      step(name, 2, "start new container beside the old one");
+      auto started_new = engine_.start_container(nid);
+      ++ops;
+      if (!started_new) {
+        rollback("did not start: " + started_new.error().message, ContainerInfo{});
+        return;
+      }
+      mark_acted(name);
+      Ready r = wait_ready(svc, nid, want_completed, timeout);
+      if (!r.ok) {
+        rollback(r.error, r.info);
+        return;
+      }
+      step(name, 3, "stop old container");
+      (void)engine_.stop_container(old.id, -1, "");
+      step(name, 4, "rename old container");
+      (void)engine_.rename_container(old.id, prev);
+      step(name, 5, "rename new container");
+      auto rn = engine_.rename_container(nid, cname);
+      ops += 3;
+      if (!rn) line(name, "warning: rename " + next + " -> " + cname + ": " + rn.error().message);
+      step(name, 6, "remove old container");
+      (void)engine_.remove_container(old.id, true, false);
+      ++ops;
+      line(name, "container " + cname + " updated (start-first)");
+      mark_replaced(name);
+      record(name, [&](ServiceReport& s) {
+        s.ok = true;
+        s.changed = true;
+        s.container_id = nid;
+        s.state = r.info.state;
+        s.health = r.info.health;
+        s.previous_digest = old_digest;
+        s.previous_image_id = old_image;
+      });
+      finish(name, true, "", r.completed, r.checked);
+      return;
+    }
+
+    step(name, 2, "stop old container");
+    auto stopped = engine_.stop_container(old.id, -1, "");
+    ++ops;
+    if (!stopped && stopped.error().kind != ErrorKind::not_found) {
+      (void)engine_.remove_container(nid, true, false);
+      fail_service("stop " + cname + ": " + stopped.error().message, false, old);
+      return;
+    }
+    step(name, 3, "rename old container");
+    auto r1 = engine_.rename_container(old.id, prev);
+    ++ops;
+    if (!r1) {
+      (void)engine_.remove_container(nid, true, false);
+      if (old_running) (void)engine_.start_container(old.id);
+      fail_service("rename " + cname + " -> " + prev + ": " + r1.error().message, false, old);
+      return;
+    }
+    step(name, 4, "rename new container");
+    auto r2 = engine_.rename_container(nid, cname);
+    ++ops;
+    if (!r2) {
+      rollback("could not take the name " + cname + ": " + r2.error().message, ContainerInfo{});
+      return;
+    }
+    step(name, 5, "start new container");
+    auto started_new = engine_.start_container(nid);
+    ++ops;
+    if (!started_new) {
+      rollback("did not start: " + started_new.error().message, ContainerInfo{});
+      return;
+    }
+    mark_acted(name);
+    auto t0 = Clock::now();
+    Ready r = wait_ready(svc, nid, want_completed, timeout);
+    if (!r.ok) {
+      rollback(r.error, r.info);
+      return;
+    }
+    step(name, 6, "remove old container");
+    (void)engine_.remove_container(old.id, true, false);
+    ++ops;
+    mark_replaced(name);
+    line(name, "container " + cname + " updated, " + (r.checked ? "healthy" : "running") +
+                   " after " + seconds(Clock::now() - t0));
+    record(name, [&](ServiceReport& s) {
+      s.ok = true;
+      s.changed = true;
+      s.container_id = nid;
+      s.state = r.info.state;
+      s.health = r.info.health;
+      s.previous_digest = old_digest;
+      s.previous_image_id = old_image;
+    });
+    finish(name, true, "", r.completed, r.checked);
+  };
+
+  {
+    std::vector<std::thread> threads;
+    threads.reserve(names.size());
+    for (const auto& n : names) threads.emplace_back(run_service, n);
+    for (auto& t : threads) t.join();
+  }
+
+  rep.container_operations = ops.load();
+  rep.ok = rep.errors.empty();
+  for (const auto& [n, s] : rep.services) {
+    if (!s.ok) {
+      rep.ok = false;
+      if (!s.error.empty()) rep.errors.push_back(n + ": " + s.error);
+    }
+  }
+  return rep;
+}
+
+Result<int> Lifecycle::down(const std::string& project, bool volumes) {
+  auto observed = observe(project);
+  if (!observed) return fail(observed.error());
+  int removed = 0;
+
+  // Reverse dependency order from the containers' own labels: dependants stop first.
+  std::map<std::string, std::vector<std::string>> dependants;  // svc -> services depending on it
+  std::map<std::string, std::vector<const ContainerInfo*>> by_service;
+  for (const auto& c : observed->containers) {
+    std::string svc = label_of(c, labels::kService);
+    by_service[svc].push_back(&c);
+    dependants[svc];
+  }
+  for (const auto& c : observed->containers) {
+    std::string svc = label_of(c, labels::kService);
+    std::string deps = label_of(c, labels::kDependsOn);
+    size_t pos = 0;
+    while (pos < deps.size()) {
+      auto comma = deps.find(',', pos);
+      std::string item =
+          deps.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
+      std::string dep = item.substr(0, item.find(':'));
+      if (dependants.count(dep)) dependants[dep].push_back(svc);
+      if (comma == std::string::npos) break;
+      pos = comma + 1;
+    }
+  }
+  // dependants acts as the "must finish first" graph for stopping.
+  std::mutex m;
+  std::condition_variable cv;
+  std::set<std::string> stopped_services;
+  std::vector<std::string> errors;
+  std::vector<std::thread> threads;
+  for (const auto& entry : dependants) {
+    const std::string& svc = entry.first;
+    threads.emplace_back([&, svc] {
+      {
+        std::unique_lock lock(m);
+        cv.wait(lock, [&] {
+          for (const auto& d : dependants[svc])
+            if (d != svc && !stopped_services.count(d)) return false;
+          return true;
+        });
+      }
+      for (const ContainerInfo* c : by_service[svc]) {
+        auto s = engine_.stop_container(c->id, -1, "");
+        if (!s && s.error().kind != ErrorKind::not_found) {
+          std::lock_guard lock(m);
+          errors.push_back("stop " + c->name + ": " + s.error().message);
+        }
+        auto r = engine_.remove_container(c->id, true, false);
+        std::lock_guard lock(m);
+        if (!r && r.error().kind != ErrorKind::not_found) {
+          errors.push_back("remove " + c->name + ": " + r.error().message);
+        } else {
+          ++removed;
+          line(svc, "container " + c->name + " removed");
+        }
+      }
+      std::lock_guard lock(m);
+      stopped_services.insert(svc);
+      cv.notify_all();
+    });
+  }
+  for (auto& t : threads) t.join();
+  if (!errors.empty()) {
+    std::string all;
+    for (const auto& e : errors) all += (all.empty() ? "" : "; ") + e;
+    return fail(all);
+  }
+  for (const auto& n : observed->networks) {
+    auto r = engine_.remove_network(n.id.empty() ? n.name : n.id);
+    if (!r && r.error().kind != ErrorKind::not_found)
+      return fail("remove network " + n.name + ": " + r.error().message);
+    line("", "network " + n.name + " removed");
+  }
+  if (volumes) {
+    for (const auto& v : observed->volumes) {
+      auto r = engine_.remove_volume(v.name, false);
+      if (!r && r.error().kind != ErrorKind::not_found)
+        return fail("remove volume " + v.name + ": " + r.error().message);
+      line("", "volume " + v.name + " removed");
+    }
+  }
+  return removed;
+}
+
+Result<void> Lifecycle::restart_service(const std::string& project, const std::string& service) {
+  std::string cname = naming::container_name(project, service);
+  auto info = engine_.inspect_container(cname);
+  if (!info) return fail(context(info.error(), "restart " + service));
+  auto s = engine_.stop_container(info->id, -1, "");
+  if (!s) return fail(context(s.error(), "restart " + service));
+  auto r = engine_.start_container(info->id);
+  if (!r) return fail(context(r.error(), "restart " + service));
+  line(service, "container " + cname + " restarted");
+  return {};
+}
+
+}  // namespace berth::engine

@@ -1,0 +1,100 @@
+// The compose-style lifecycle: executes the planner's actions on a real engine, in dependency
+// order, waiting on health, with a health-gated swap for every recreate.
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/container_spec.hpp"
+#include "core/model.hpp"
+#include "core/observed.hpp"
+#include "core/planner.hpp"
+#include "engine/engine.hpp"
+#include "engine/images.hpp"
+
+namespace berth::engine {
+
+struct ServiceReport {
+  std::string name;
+  bool ok = false;
+  bool changed = false;       // a container was created, recreated or started
+  bool rolled_back = false;   // the new container failed its check; the old one runs again
+  bool image_failed = false;  // the image could not be resolved/pulled (old container kept)
+  // The desired image (`image`) is quarantined: it was not deployed, the container of the
+  // previous image keeps running (`ok` says whether that one is ready).
+  bool quarantined = false;
+  std::string error;
+  std::string container_id;
+  std::string state;   // running | exited | ...
+  std::string health;  // healthy | unhealthy | starting | "" (no check)
+  std::string health_output;
+  ImageStatus image;
+  std::string previous_digest;  // digest of the container it replaced, when recreated
+  std::string previous_image_id;
+};
+
+struct ConvergeReport {
+  bool ok = false;
+  std::vector<std::string> errors;
+  std::map<std::string, ServiceReport> services;
+  int container_operations = 0;  // create/start/stop/remove/rename calls made
+};
+
+// Callbacks the daemon uses for state records, reports and crash-injection hooks.
+struct LifecycleHooks {
+  // A line for people: "container msd-web-1 created", printed by `up`, logged by `run`.
+  std::function<void(const std::string& service, const std::string& line)> on_line;
+  std::function<void(const std::string& service, int percent)> on_pull_progress;
+  // Called when a service's update starts (before the first destructive step).
+  std::function<void(const std::string& service)> on_update_start;
+  // A digest must not be deployed (quarantined after a failed health check).
+  std::function<bool(const std::string& service, const std::string& image_id)> is_quarantined;
+  // Before each numbered destructive step of an update; crash-injection tests kill here.
+  std::function<void(const std::string& service, int step, const char* what)> on_step;
+};
+
+struct LifecycleOptions {
+  SpecContext spec;
+  int pull_concurrency = 3;
+  Millis poll_interval{250};
+  const std::atomic<bool>* stop = nullptr;  // abort waits when set
+};
+
+class Lifecycle {
+ public:
+  Lifecycle(Engine& engine, ImageSource& images, LifecycleOptions opts, LifecycleHooks hooks = {});
+
+  // Converge the project to `cfg`. Only the services in `only` when it is non-empty.
+  ConvergeReport up(const Config& cfg, const std::vector<std::string>& only = {});
+
+  // Stop (reverse dependency order) and remove the project's containers and network; named
+  // volumes only when `volumes`. The dependency order comes from the containers' labels, so
+  // this works without the configuration that created them.
+  Result<int> down(const std::string& project, bool volumes);
+
+  // Stop and start one service's container again (D-Bus RestartService).
+  Result<void> restart_service(const std::string& project, const std::string& service);
+
+  Result<Observed> observe(const std::string& project);
+
+  // The desired state of every service (used by `up` and by tests).
+  Result<TargetState> desired(const Config& cfg, const std::map<std::string, ImageStatus>& images);
+
+ private:
+  Engine& engine_;
+  ImageSource& images_;
+  LifecycleOptions opts_;
+  LifecycleHooks hooks_;
+
+  void line(const std::string& service, const std::string& text);
+  bool stopping() const { return opts_.stop && opts_.stop->load(); }
+};
+
+// How long to wait for a new container to become healthy, from its check's timings.
+Millis health_timeout(const ServiceSpec& svc);
+
+}  // namespace berth::engine

@@ -1,0 +1,539 @@
+#include "registry/manifest.hpp"
+
+#include <atomic>
+#include <cctype>
+#include <limits>
+#include <nlohmann/json.hpp>
+
+#include "core/sha256.hpp"
+#include "net/http.hpp"
+
+namespace berth::registry {
+
+Platform Platform::host() {
+  Platform p;
+#if defined(__x86_64__)
+  p.architecture = "amd64";
+#elif defined(__aarch64__)
+  p.architecture = "arm64";
+#elif defined(__arm__)
+  p.architecture = "arm";
+#elif defined(__i386__)
+  p.architecture = "386";
+#elif defined(__powerpc64__)
+  p.architecture = "ppc64le";
+#elif defined(__s390x__)
+  p.architecture = "s390x";
+#elif defined(__riscv)
+  p.architecture = "riscv64";
+#else
+  p.architecture = "unknown";
+#endif
+  return p;
+}
+
+namespace {
+
+std::string lower(std::string s) {
+  for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+bool is_index_type(const std::string& mt) {
+  return mt == "application/vnd.oci.image.index.v1+json" ||
+         mt == "application/vnd.docker.distribution.manifest.list.v2+json";
+}
+
+// The media type without parameters ("...; charset=utf-8").
+std::string bare_type(std::string ct) {
+  auto semi = ct.find(';');
+  if (semi != std::string::npos) ct.resize(semi);
+  while (!ct.empty() && ct.back() == ' ') ct.pop_back();
+  return ct;
+}
+
+// {"errors":[{"code":"MANIFEST_UNKNOWN","message":"..."}]} -> "MANIFEST_UNKNOWN: ..."
+std::string registry_error_detail(const std::string& body) {
+  auto j = nlohmann::json::parse(body, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) return "";
+  auto errs = j.find("errors");
+  if (errs == j.end() || !errs->is_array() || errs->empty() || !(*errs)[0].is_object()) return "";
+  const auto& e = (*errs)[0];
+  std::string out;
+  if (e.contains("code") && e["code"].is_string()) out = e["code"].get<std::string>();
+  if (e.contains("message") && e["message"].is_string())
+    out += (out.empty() ? "" : ": ") + e["message"].get<std::string>();
+  return out;
+}
+
+}  // namespace
+
+std::optional<Challenge> parse_www_authenticate(std::string_view h) {
+  size_t i = 0;
+  while (i < h.size() && h[i] == ' ') ++i;
+  size_t start = i;
+  while (i < h.size() && h[i] != ' ') ++i;
+  if (i == start) return std::nullopt;
+  Challenge c;
+  c.scheme = lower(std::string(h.substr(start, i - start)));
+  // auth-params: key=value or key="quoted, value", comma separated
+  while (i < h.size()) {
+    while (i < h.size() && (h[i] == ' ' || h[i] == ',')) ++i;
+    size_t ks = i;
+    while (i < h.size() && h[i] != '=' && h[i] != ',' && h[i] != ' ') ++i;
+    std::string key = lower(std::string(h.substr(ks, i - ks)));
+    if (i >= h.size() || h[i] != '=') {
+      // a second challenge ("Basic realm=..., Bearer ...") or a token68: stop here
+      if (!key.empty() && !c.params.empty()) break;
+      continue;
+    }
+    ++i;  // '='
+    std::string value;
+    if (i < h.size() && h[i] == '"') {
+      ++i;
+      while (i < h.size() && h[i] != '"') {
+        if (h[i] == '\\' && i + 1 < h.size()) ++i;
+        value.push_back(h[i++]);
+      }
+      ++i;  // closing quote
+    } else {
+      size_t vs = i;
+      while (i < h.size() && h[i] != ',') ++i;
+      value = std::string(h.substr(vs, i - vs));
+      while (!value.empty() && value.back() == ' ') value.pop_back();
+    }
+    if (!key.empty()) c.params[key] = value;
+  }
+  return c;
+}
+
+bool is_loopback_host(std::string_view host) {
+  std::string_view h = host;
+  if (!h.empty() && h.front() == '[') {
+    auto close = h.find(']');
+    if (close == std::string_view::npos) return false;
+    return h.substr(1, close - 1) == "::1";
+  }
+  auto colon = h.find(':');
+  if (colon != std::string_view::npos) h = h.substr(0, colon);
+  if (h == "localhost") return true;
+  if (!h.starts_with("127.")) return false;
+  int dots = 0;
+  for (char c : h) {
+    if (c == '.')
+      ++dots;
+    else if (!std::isdigit(static_cast<unsigned char>(c)))
+      return false;
+  }
+  return dots == 3;
+}
+
+std::string registry_base_url(const std::string& host, bool insecure) {
+  return (insecure || is_loopback_host(host) ? "http://" : "https://") + host;
+}
+
+Result<std::int64_t> manifest_download_size(std::string_view manifest_json) {
+  auto j = nlohmann::json::parse(manifest_json, nullptr, false);
+  if (j.is_discarded() || !j.is_object())
+    return fail("image manifest is not JSON", ErrorKind::invalid_input);
+  auto layers = j.find("layers");
+  if (layers == j.end() || !layers->is_array())
+    return fail("not an image manifest (no layers)", ErrorKind::invalid_input);
+  std::int64_t total = 0;
+  auto add = [&](const nlohmann::json& d) -> bool {
+    if (!d.is_object() || !d.contains("size") || !d["size"].is_number_integer()) return false;
+    auto s = d["size"].get<std::int64_t>();
+    if (s < 0 || s > std::numeric_limits<std::int64_t>::max() - total) return false;
+    total += s;
+    return true;
+  };
+  for (const auto& l : *layers)
+    if (!add(l)) return fail("image manifest has a layer without a size", ErrorKind::invalid_input);
+  if (j.contains("config") && !add(j["config"]))
+    return fail("image manifest config has no size", ErrorKind::invalid_input);
+  return total;
+}
+
+Result<std::string> select_platform_manifest(std::string_view index_json,
+                                             const Platform& platform) {
+  auto j = nlohmann::json::parse(index_json, nullptr, false);
+  if (j.is_discarded() || !j.is_object() || !j.contains("manifests") || !j["manifests"].is_array())
+    return fail("image index is not JSON with manifests", ErrorKind::invalid_input);
+  std::string fallback, offered;
+  for (const auto& m : j["manifests"]) {
+    if (!m.is_object() || !m.contains("digest") || !m["digest"].is_string()) continue;
+    auto p = m.value("platform", nlohmann::json::object());
+    if (!p.is_object()) continue;
+    // value() throws when the member has another type: a registry's index must not crash berth.
+    auto text = [&](const char* key) {
+      auto it = p.find(key);
+      return it != p.end() && it->is_string() ? it->get<std::string>() : std::string();
+    };
+    std::string os = text("os"), arch = text("architecture"), variant = text("variant");
+    if (os == "unknown") continue;  // attestation manifests
+    offered +=
+        (offered.empty() ? "" : ", ") + os + "/" + arch + (variant.empty() ? "" : "/") + variant;
+    if (os != platform.os || arch != platform.architecture) continue;
+    if (platform.variant.empty() || variant == platform.variant)
+      return m["digest"].get<std::string>();
+    if (fallback.empty()) fallback = m["digest"].get<std::string>();
+  }
+  if (!fallback.empty()) return fallback;
+  std::string want = platform.os + "/" + platform.architecture +
+                     (platform.variant.empty() ? "" : "/" + platform.variant);
+  return fail("no " + want +
+                  " image in the index (it has: " + (offered.empty() ? "nothing" : offered) + ")",
+              ErrorKind::not_found);
+}
+
+// ----------------------------------------------------------------------------------------
+
+struct RegistryClient::Impl {
+  RegistryClientOptions options;
+  std::atomic<int> requests{0};
+  std::atomic<int> connections{0};
+
+  std::mutex mu;                                                          // guards everything below
+  std::map<std::string, std::vector<std::unique_ptr<net::Client>>> idle;  // by base URL
+  struct BearerInfo {
+    std::string realm, service;
+  };
+  std::map<std::string, BearerInfo> bearer_hosts;  // hosts that answered with a Bearer challenge
+  struct Token {
+    std::string value;
+    aws::TimePoint expires;
+  };
+  std::map<std::string, Token> tokens;  // host + " " + scope + " " + user
+
+  // A pooled connection, returned on destruction.
+  struct Lease {
+    Impl* impl;
+    std::string key;
+    std::unique_ptr<net::Client> client;
+    ~Lease() {
+      std::lock_guard lock(impl->mu);
+      auto& v = impl->idle[key];
+      if (v.size() < 4) v.push_back(std::move(client));
+    }
+  };
+  Lease lease(const std::string& key) {
+    std::lock_guard lock(mu);
+    auto& v = idle[key];
+    if (!v.empty()) {
+      auto c = std::move(v.back());
+      v.pop_back();
+      return Lease{this, key, std::move(c)};
+    }
+    return Lease{this, key, std::make_unique<net::Client>()};
+  }
+
+  Result<net::Response> perform(const std::string& base, net::Request& req) {
+    req.connect_timeout_ms = options.connect_timeout_ms;
+    req.timeout_ms = options.timeout_ms;
+    req.ca_file = options.ca_file;
+    ++requests;
+    auto l = lease(base);
+    auto resp = l.client->perform(req);
+    if (resp) connections += static_cast<int>(resp->new_connections);
+    return resp;
+  }
+
+  Result<std::string> bearer_token(const std::string& host, const BearerInfo& info,
+                                   const std::string& scope, const RegistryCredential& cred,
+                                   AuthProvider* auth, bool force);
+
+  struct Fetched {
+    net::Response resp;
+    RegistryCredential cred;
+  };
+  Result<Fetched> fetch(const ImageRef& ref, AuthProvider* auth, const std::string& method,
+                        const std::string& reference);
+  Error status_error(const ImageRef& ref, AuthProvider* auth, const Fetched& f);
+};
+
+Result<std::string> RegistryClient::Impl::bearer_token(const std::string& host,
+                                                       const BearerInfo& info,
+                                                       const std::string& scope,
+                                                       const RegistryCredential& cred,
+                                                       AuthProvider* auth, bool force) {
+  std::string key = host + " " + scope + " " + cred.username;
+  auto t = aws::now(options.clock);
+  {
+    std::lock_guard lock(mu);
+    auto it = tokens.find(key);
+    if (it != tokens.end() && !force && t < it->second.expires) return it->second.value;
+  }
+  if (info.realm.empty())
+    return fail("registry " + host + " sent a Bearer challenge without a realm",
+                ErrorKind::invalid_input);
+  std::string url = info.realm;
+  url += (url.find('?') == std::string::npos ? "?" : "&");
+  if (!info.service.empty()) url += "service=" + net::url_encode(info.service) + "&";
+  url += "scope=" + net::url_encode(scope);
+  net::Request req;
+  req.url = url;
+  if (!cred.anonymous())
+    req.headers.emplace_back("Authorization",
+                             "Basic " + net::base64_encode(cred.username + ":" + cred.password));
+  // The realm is usually another host: pool its connection under its own origin.
+  std::string origin = info.realm;
+  if (auto p =
+          origin.find('/', origin.find("://") == std::string::npos ? 0 : origin.find("://") + 3);
+      p != std::string::npos)
+    origin.resize(p);
+  auto resp = perform(origin, req);
+  std::string realm_safe = info.realm;
+  if (!resp)
+    return fail("registry " + host + ": token service " + realm_safe +
+                    " unreachable: " + resp.error().message,
+                resp.error().kind);
+  if (resp->status == 401 || resp->status == 403)
+    return fail("registry " + host + ": token service " + realm_safe + " rejected the " +
+                    (cred.anonymous() ? std::string("anonymous request")
+                                      : "credentials from " +
+                                            (auth ? auth->describe() : std::string("config"))) +
+                    " (HTTP " + std::to_string(resp->status) + ")",
+                ErrorKind::auth, static_cast<int>(resp->status));
+  if (resp->status != 200)
+    return fail("registry " + host + ": token service " + realm_safe + " answered HTTP " +
+                    std::to_string(resp->status),
+                resp->status == 429   ? ErrorKind::throttled
+                : resp->status >= 500 ? ErrorKind::unavailable
+                                      : ErrorKind::invalid_input,
+                static_cast<int>(resp->status));
+  auto j = nlohmann::json::parse(resp->body, nullptr, false);
+  std::string token;
+  long expires_in = 60;
+  if (!j.is_discarded() && j.is_object()) {
+    if (j.contains("token") && j["token"].is_string()) token = j["token"].get<std::string>();
+    if (token.empty() && j.contains("access_token") && j["access_token"].is_string())
+      token = j["access_token"].get<std::string>();
+    if (j.contains("expires_in") && j["expires_in"].is_number_integer())
+      expires_in = std::max(60L, j["expires_in"].get<long>());
+  }
+  if (token.empty())
+    return fail("registry " + host + ": token service " + realm_safe + " returned no token",
+                ErrorKind::invalid_input);
+  std::lock_guard lock(mu);
+  tokens[key] = Token{token, t + std::chrono::seconds(expires_in - 10)};
+  return token;
+}
+
+Result<RegistryClient::Impl::Fetched> RegistryClient::Impl::fetch(const ImageRef& ref,
+                                                                  AuthProvider* auth,
+                                                                  const std::string& method,
+                                                                  const std::string& reference) {
+  const std::string host = ref.api_host();
+  const std::string base = registry_base_url(host, auth ? auth->insecure() : false);
+  const std::string url = base + "/v2/" + ref.repository + "/manifests/" + reference;
+  const std::string scope = "repository:" + ref.repository + ":pull";
+
+  RegistryCredential cred{"", "", ref.registry};
+  if (auth) {
+    auto c = auth->get(false);
+    if (!c) return fail(c.error());
+    cred = std::move(*c);
+  }
+  bool renewed = false, bearer_retried = false, learned_bearer = false, left_bearer = false;
+  for (int round = 0; round < 5; ++round) {
+    net::Request req;
+    req.method = method;
+    req.url = url;
+    req.headers.emplace_back("Accept", kManifestAccept);
+    std::optional<BearerInfo> bearer;
+    {
+      std::lock_guard lock(mu);
+      auto it = bearer_hosts.find(host);
+      if (it != bearer_hosts.end()) bearer = it->second;
+    }
+    if (bearer) {
+      auto tok = bearer_token(host, *bearer, scope, cred, auth, bearer_retried);
+      if (!tok) return fail(tok.error());
+      req.headers.emplace_back("Authorization", "Bearer " + *tok);
+    } else if (!cred.anonymous()) {
+      req.headers.emplace_back("Authorization",
+                               "Basic " + net::base64_encode(cred.username + ":" + cred.password));
+    }
+    auto resp = perform(base, req);
+    if (!resp)
+      return fail(
+          "registry " + ref.registry + " unreachable at " + base + ": " + resp.error().message,
+          resp.error().kind);
+    if (resp->status != 401) return Fetched{std::move(*resp), cred};
+
+    auto ch = parse_www_authenticate(resp->header("www-authenticate"));
+    if (ch && ch->scheme == "bearer") {
+      BearerInfo info{ch->params["realm"], ch->params["service"]};
+      if (!bearer || bearer->realm != info.realm) {
+        if (learned_bearer) return Fetched{std::move(*resp), cred};
+        learned_bearer = true;
+        std::lock_guard lock(mu);
+        bearer_hosts[host] = info;
+        continue;
+      }
+      if (!bearer_retried) {  // the cached token was refused: renew credential and token once
+        bearer_retried = true;
+        if (auth && !cred.anonymous()) {
+          auto c = auth->get(true);
+          if (!c) return fail(c.error());
+          cred = std::move(*c);
+        }
+        continue;
+      }
+      return Fetched{std::move(*resp), cred};
+    }
+    // Basic (or no) challenge.
+    if (bearer && !left_bearer) {  // the host switched from Bearer to Basic
+      left_bearer = true;
+      std::lock_guard lock(mu);
+      bearer_hosts.erase(host);
+      continue;
+    }
+    if (cred.anonymous() || !auth || renewed) return Fetched{std::move(*resp), cred};
+    renewed = true;  // e.g. an expired ECR token: fetch a new one and retry once
+    auto c = auth->get(true);
+    if (!c) return fail(c.error());
+    cred = std::move(*c);
+  }
+  return fail("registry " + ref.registry + ": too many authentication rounds for " + ref.str(),
+              ErrorKind::auth, 401);
+}
+
+Error RegistryClient::Impl::status_error(const ImageRef& ref, AuthProvider* auth,
+                                         const Fetched& f) {
+  const auto& resp = f.resp;
+  int status = static_cast<int>(resp.status);
+  std::string image = ref.str();
+  std::string registry = ref.registry;
+  std::string detail = registry_error_detail(resp.body);
+  std::string suffix = detail.empty() ? "" : " (" + detail + ")";
+  bool ecr = auth && auth->is_ecr();
+  switch (status) {
+    case 404:
+      return Error{ErrorKind::not_found,
+                   "manifest unknown: " + image + " not found in " + registry + suffix, status};
+    case 401:
+      if (f.cred.anonymous())
+        return Error{ErrorKind::auth,
+                     "registry " + registry + " requires authentication for " + image +
+                         " (configure [registries.\"" + registry + "\"] in berth.toml)" + suffix,
+                     status};
+      return Error{ErrorKind::auth,
+                   "registry " + registry + " rejected the credentials from " +
+                       (auth ? auth->describe() : std::string("config")) + " for " + image +
+                       " (HTTP 401, after renewing them once)" + suffix,
+                   status};
+    case 403:
+      return Error{ErrorKind::auth,
+                   "access to " + image + " denied by " + registry + " (HTTP 403)" + suffix +
+                       (ecr ? " (the instance role needs ecr:BatchGetImage)" : ""),
+                   status};
+    case 429: {
+      std::string retry = resp.header("retry-after");
+      return Error{ErrorKind::throttled,
+                   "registry " + registry + " throttled the manifest request for " + image +
+                       " (HTTP 429" + (retry.empty() ? "" : ", retry after " + retry + " s") + ")",
+                   status};
+    }
+    default:
+      break;
+  }
+  if (status >= 500)
+    return Error{ErrorKind::unavailable,
+                 "registry " + registry + " failed the manifest request for " + image + " (HTTP " +
+                     std::to_string(status) + ")" + suffix,
+                 status};
+  return Error{ErrorKind::invalid_input,
+               "registry " + registry + " answered HTTP " + std::to_string(status) + " for " +
+                   image + suffix,
+               status};
+}
+
+RegistryClient::RegistryClient(RegistryClientOptions options) : impl_(std::make_unique<Impl>()) {
+  impl_->options = std::move(options);
+}
+RegistryClient::~RegistryClient() = default;
+
+int RegistryClient::requests() const {
+  return impl_->requests.load();
+}
+int RegistryClient::connections() const {
+  return impl_->connections.load();
+}
+
+Result<ResolvedDigest> RegistryClient::resolve_digest(const ImageRef& ref, AuthProvider* auth) {
+  if (!ref.digest.empty()) return ResolvedDigest{ref.digest, "", -1, false};
+  const std::string tag = ref.tag.empty() ? "latest" : ref.tag;
+
+  auto head = impl_->fetch(ref, auth, "HEAD", tag);
+  if (!head) return fail(head.error());
+  const auto& hr = head->resp;
+  if (hr.status == 200) {
+    std::string digest = hr.header("docker-content-digest");
+    if (is_valid_digest(digest)) {
+      ResolvedDigest r{digest, bare_type(hr.header("content-type")), -1, false};
+      try {
+        if (!hr.header("content-length").empty()) r.size = std::stoll(hr.header("content-length"));
+      } catch (...) {
+      }
+      return r;
+    }
+  } else if (hr.status != 405 && hr.status != 400 && hr.status != 406 && hr.status != 501) {
+    return fail(impl_->status_error(ref, auth, *head));
+  }
+  // No usable digest from HEAD: GET the manifest and hash the exact bytes.
+  auto get = impl_->fetch(ref, auth, "GET", tag);
+  if (!get) return fail(get.error());
+  if (get->resp.status != 200) return fail(impl_->status_error(ref, auth, *get));
+  const std::string& body = get->resp.body;
+  ResolvedDigest r{"sha256:" + sha256_hex(body), bare_type(get->resp.header("content-type")),
+                   static_cast<std::int64_t>(body.size()), true};
+  std::string claimed = get->resp.header("docker-content-digest");
+  if (claimed.starts_with("sha256:") && claimed != r.digest)
+    return fail("registry " + ref.registry + " served a manifest for " + ref.str() +
+                    " whose sha256 does not match its Docker-Content-Digest " + claimed,
+                ErrorKind::invalid_input);
+  return r;
+}
+
+Result<std::int64_t> RegistryClient::image_size(const ImageRef& ref, AuthProvider* auth) {
+  std::string reference = !ref.digest.empty() ? ref.digest : ref.tag.empty() ? "latest" : ref.tag;
+  auto get = impl_->fetch(ref, auth, "GET", reference);
+  if (!get) return fail(get.error());
+  if (get->resp.status != 200) return fail(impl_->status_error(ref, auth, *get));
+  std::string body = get->resp.body;
+  std::string mt = bare_type(get->resp.header("content-type"));
+  auto j = nlohmann::json::parse(body, nullptr, false);
+  if (!j.is_discarded() && j.is_object() && j.contains("mediaType") && j["mediaType"].is_string())
+    mt = j["mediaType"].get<std::string>();
+  bool index = is_index_type(mt) || (!j.is_discarded() && j.is_object() &&
+                                     j.contains("manifests") && !j.contains("layers"));
+  if (index) {
+    auto digest = select_platform_manifest(body, impl_->options.platform);
+    if (!digest) return fail(context(digest.error(), ref.str()));
+    auto m = impl_->fetch(ref, auth, "GET", *digest);
+    if (!m) return fail(m.error());
+    if (m->resp.status != 200) return fail(impl_->status_error(ref, auth, *m));
+    body = m->resp.body;
+  }
+  auto size = manifest_download_size(body);
+  if (!size) return fail(context(size.error(), ref.str()));
+  return size;
+}
+
+namespace {
+RegistryClient& default_client() {
+  static RegistryClient client;
+  return client;
+}
+}  // namespace
+
+Result<ResolvedDigest> resolve_digest(const ImageRef& ref, AuthProvider* auth) {
+  return default_client().resolve_digest(ref, auth);
+}
+
+Result<std::int64_t> image_size(const ImageRef& ref, AuthProvider* auth) {
+  return default_client().image_size(ref, auth);
+}
+
+}  // namespace berth::registry

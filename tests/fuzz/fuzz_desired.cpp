@@ -1,0 +1,10 @@
+// libFuzzer target: see entry_desired.hpp. Built with -DBERTH_FUZZ=ON (clang); run by scripts/fuzz.
+#include <cstddef>
+#include <cstdint>
+
+#include "entry_desired.hpp"
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  berth::fuzz::desired(berth::fuzz::as_text(data, size));
+  return 0;
+}

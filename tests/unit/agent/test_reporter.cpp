@@ -1,0 +1,609 @@
+// The dashboard reporter against the strict fake dashboard (tests/fakes/dashboard.py, run as a
+// subprocess). Every document the fake accepts is validated against the JSON Schema; the fake
+// flags any sequence going backwards and any event delivered twice or out of order.
+#include <sys/stat.h>
+
+#include <catch2/catch.hpp>
+
+#include "daemon/atomic_file.hpp"
+#include "dashboard_fixture.hpp"
+#include "report/reporter.hpp"
+#include "report/token.hpp"
+
+using namespace berth;
+using namespace berth::report;
+using namespace berth::test;
+
+namespace {
+
+const std::string kToken = "tok-3f9a1c77e2b04d5a";
+
+ReporterOptions fast_options() {
+  ReporterOptions o;
+  o.coalesce = 30ms;
+  o.backoff_initial = 50ms;
+  o.backoff_max = 250ms;
+  o.connect_timeout_ms = 1000;
+  o.timeout_ms = 3000;
+  o.stop_timeout = 2000ms;
+  return o;
+}
+
+DashboardSettings settings_for(int port, const std::string& token_file) {
+  DashboardSettings s;
+  s.url = "http://127.0.0.1:" + std::to_string(port) +
+          "/api/servers/{instance_id}/containers?project={project}";
+  s.token_file = token_file;
+  s.heartbeat = Millis(0);  // off unless a test wants it
+  return s;
+}
+
+// A port where nothing listens (a fake was there a moment ago).
+int free_port() {
+  FakeDashboard d;
+  int p = d.port();
+  d.stop();
+  return p;
+}
+
+template <typename Pred>
+bool eventually(Pred pred, std::chrono::milliseconds timeout = 10s) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!pred()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(10ms);
+  }
+  return true;
+}
+
+std::vector<std::string> spool_files(const std::string& state_dir) {
+  std::vector<std::string> out;
+  auto names = list_dir(state_dir + "/spool");
+  if (!names) return out;
+  for (const auto& n : *names)
+    if (n.starts_with("r") && n.ends_with(".json")) out.push_back(state_dir + "/spool/" + n);
+  return out;
+}
+
+mode_t mode_of(const std::string& path) {
+  struct stat st {};
+  ::stat(path.c_str(), &st);
+  return st.st_mode & 07777;
+}
+
+}  // namespace
+
+TEST_CASE("Reporter: the first report arrives with the right fields, changes coalesced",
+          "[reporter]") {
+  TempDir tmp;
+  write_text(tmp / "token", kToken + "\n", 0600);
+  FakeDashboard dash(kToken);
+  auto options = fast_options();
+  options.coalesce = 300ms;
+  Reporter rep(settings_for(dash.port(), tmp / "token"), "t-report", tmp.path,
+               make_token_provider(settings_for(dash.port(), tmp / "token")), options);
+
+  auto st = sample_stack();
+  rep.publish(st, {sample_event("web", EventKind::update_started, "sha256:aa -> sha256:bb")});
+  for (int i = 0; i < 4; ++i) {
+    st.services[0].restart_count = i + 1;
+    rep.publish(st, {sample_event("web", EventKind::died, "exited 137")});
+  }
+  REQUIRE(rep.flush(5s));
+
+  auto r = dash.received();
+  INFO(r.dump(2));
+  REQUIRE(r["violations"].empty());
+  REQUIRE(r["unauthorized"] == 0);
+  REQUIRE(r["documents"].size() == 1);  // five changes within the window: one document
+  REQUIRE(r["paths"][0] == "/api/servers/i-0123456789abcdef0/containers?project=t-report");
+  const auto& doc = r["documents"][0];
+  CHECK(doc["schema"] == "berth.status/v1");
+  CHECK(doc["sequence"] == 1);
+  CHECK(doc["stream"].get<std::string>().size() == 32);
+  CHECK(doc["project"] == "t-report");
+  CHECK(doc["config_version"] == "2026.11.1");
+  CHECK(doc["overall"] == "healthy");
+  CHECK(doc["host"]["instance_id"] == "i-0123456789abcdef0");
+  CHECK(doc["host"]["availability_zone"] == "us-east-2a");
+  CHECK(doc["agent"]["version"] == "0.1.0");
+  REQUIRE(doc["services"].size() == 2);
+  CHECK(doc["services"][0]["name"] == "db");
+  CHECK(doc["services"][1]["name"] == "web");
+  CHECK(doc["services"][1]["restart_count"] == 4);  // the last snapshot
+  CHECK(doc["services"][1]["digest"] == "sha256:" + std::string(64, 'a'));
+  CHECK(event_ids(r) == iota_ids(1, 5));
+  CHECK(doc["events"][0]["kind"] == "update_started");
+  CHECK(doc["events"][1]["exit_code"] == 137);
+
+  // The same snapshot again, no events: nothing to send.
+  rep.publish(st, {});
+  REQUIRE(rep.flush(5s));
+  auto c = rep.counters();
+  CHECK(c.delivered == 1);
+  CHECK(c.documents == 1);
+  CHECK(c.published == 6);
+  CHECK(dash.received()["documents"].size() == 1);
+  CHECK(spool_files(tmp.path).empty());
+}
+
+TEST_CASE("Reporter: refused, then 503 with Retry-After, then ok: every event exactly once",
+          "[reporter]") {
+  TempDir tmp;
+  write_text(tmp / "token", kToken, 0600);
+  int port = free_port();
+  auto settings = settings_for(port, tmp / "token");
+  Reporter rep(settings, "t-report", tmp.path, make_token_provider(settings), fast_options());
+
+  for (int i = 1; i <= 3; ++i) {
+    rep.publish(sample_stack("v" + std::to_string(i)),
+                {sample_event("web", EventKind::died, "round " + std::to_string(i))});
+    REQUIRE(eventually([&] { return rep.counters().documents >= static_cast<unsigned>(i); }));
+  }
+  REQUIRE(eventually([&] { return rep.counters().spooled >= 3; }));
+  auto c = rep.counters();
+  CHECK(c.failures >= 1);
+  CHECK(c.delivered == 0);
+  CHECK(c.waiting == 3);
+  auto files = spool_files(tmp.path);
+  REQUIRE(files.size() == 3);
+  CHECK(mode_of(tmp / "spool") == 0700);
+  for (const auto& f : files) CHECK(mode_of(f) == 0600);
+
+  // The dashboard comes back, busy for the first request.
+  FakeDashboard dash(kToken, port,
+                     {{"mode", "status"}, {"status", 503}, {"retry_after", "1"}, {"count", 1}});
+  for (int i = 4; i <= 5; ++i)
+    rep.publish(sample_stack("v" + std::to_string(i)),
+                {sample_event("db", EventKind::unhealthy, "round " + std::to_string(i))});
+  auto r = dash.wait_for([](const json& x) { return x["events"].size() >= 5; }, 15s);
+  INFO(r.dump(2));
+  REQUIRE(r["violations"].empty());
+  CHECK(event_ids(r) == iota_ids(1, 5));
+  CHECK(r["documents"].back()["config_version"] == "v5");
+  CHECK(r["documents"].front()["config_version"] == "v1");  // in order
+  // Retry-After: 1 was honoured.
+  const auto& log = r["log"];
+  REQUIRE(log.size() >= 2);
+  REQUIRE(log[0]["status"] == 503);
+  CHECK(log[1]["t"].get<double>() - log[0]["t"].get<double>() >= 0.9);
+  REQUIRE(rep.flush(5s));
+  CHECK(spool_files(tmp.path).empty());
+  CHECK(rep.counters().waiting == 0);
+}
+
+TEST_CASE("Reporter: a spool left by a stopped reporter is delivered by the next one",
+          "[reporter]") {
+  TempDir tmp;
+  write_text(tmp / "token", kToken, 0600);
+  int port = free_port();
+  auto settings = settings_for(port, tmp / "token");
+  std::string stream;
+  {
+    Reporter rep(settings, "t-report", tmp.path, make_token_provider(settings), fast_options());
+    rep.publish(sample_stack("v1"), {sample_event("web", EventKind::update_started)});
+    REQUIRE(eventually([&] { return rep.counters().spooled >= 1; }));
+    rep.publish(sample_stack("v2"), {sample_event("web", EventKind::update_finished)});
+    rep.stop();  // the dashboard is still down: the second document is spooled too
+    CHECK(rep.counters().waiting == 2);
+  }
+  REQUIRE(spool_files(tmp.path).size() == 2);
+  auto state = read_file(tmp / "spool/state.json", 4096);
+  REQUIRE(state);
+  REQUIRE(*state);
+  stream = json::parse(**state)["stream"];
+
+  FakeDashboard dash(kToken, port);
+  Reporter rep(settings, "t-report", tmp.path, make_token_provider(settings), fast_options());
+  auto r = dash.wait_for([](const json& x) { return x["documents"].size() >= 2; });
+  REQUIRE(r["documents"].size() == 2);
+  rep.publish(sample_stack("v3"), {sample_event("web", EventKind::rolled_back)});
+  REQUIRE(rep.flush(5s));
+  r = dash.received();
+  INFO(r.dump(2));
+  REQUIRE(r["violations"].empty());
+  REQUIRE(r["documents"].size() == 3);
+  // Ids continue above the previous run's reservation (gaps are fine, reuse is not).
+  auto ids = event_ids(r);
+  REQUIRE(ids.size() == 3);
+  CHECK(ids[0] == 1);
+  CHECK(ids[1] == 2);
+  CHECK(ids[2] > 2);
+  std::vector<std::string> versions;
+  for (const auto& d : r["documents"]) {
+    versions.push_back(d["config_version"]);
+    CHECK(d["stream"] == stream);
+  }
+  CHECK(versions == std::vector<std::string>{"v1", "v2", "v3"});
+  CHECK(spool_files(tmp.path).empty());
+}
+
+TEST_CASE(
+    "Reporter: a spool left by a crash is repaired: torn writes, delivered files, "
+    "events of an interrupted merge",
+    "[reporter]") {
+  TempDir tmp;
+  const std::string stream = "00112233445566778899aabbccddeeff";
+  REQUIRE(ensure_dir(tmp / "spool", 0700));
+  auto st = sample_stack();
+  auto ev = [](std::uint64_t id) {
+    auto e = sample_event("web", EventKind::died, std::to_string(id));
+    e.id = id;
+    return e;
+  };
+  auto put = [&](std::uint64_t seq, std::vector<StatusEvent> events) {
+    char name[64];
+    std::snprintf(name, sizeof name, "spool/r%020llu.json", static_cast<unsigned long long>(seq));
+    auto doc = to_report_json(st, events, seq, "2026-11-01T12:00:00Z", stream);
+    REQUIRE(write_file_atomic(tmp / name, doc.dump(), 0600));
+  };
+  REQUIRE(write_file_atomic(tmp / "spool/state.json",
+                            json{{"stream", stream},
+                                 {"sequence_reserved", 7},
+                                 {"event_reserved", 3},
+                                 {"delivered_sequence", 5},
+                                 {"delivered_event_id", 0}}
+                                .dump(),
+                            0600));
+  put(5, {});                     // delivered; the crash came before its unlink
+  put(6, {ev(1), ev(2)});         // merged into 7, but not yet removed
+  put(7, {ev(1), ev(2), ev(3)});  // the merged document
+  write_text(tmp / "spool/r00000000000000000008.json.tmp.99.0", "{\"sch", 0600);  // torn
+
+  FakeDashboard dash;
+  auto settings = settings_for(dash.port(), "");
+  Reporter rep(settings, "t-report", tmp.path, nullptr, fast_options());
+  auto r = dash.wait_for([](const json& x) { return x["documents"].size() >= 2; });
+  rep.publish(sample_stack("after"), {sample_event("web", EventKind::recovered)});
+  REQUIRE(rep.flush(5s));
+  r = dash.received();
+  INFO(r.dump(2));
+  REQUIRE(r["violations"].empty());
+  REQUIRE(r["documents"].size() == 3);
+  CHECK(r["documents"][0]["sequence"] == 6);
+  CHECK(r["documents"][1]["sequence"] == 7);
+  CHECK(r["documents"][2]["sequence"].get<std::uint64_t>() > 7);
+  auto ids = event_ids(r);
+  REQUIRE(ids.size() == 4);
+  CHECK(std::vector<std::uint64_t>(ids.begin(), ids.begin() + 3) == iota_ids(1, 3));
+  CHECK(ids[3] > 3);
+  auto names = list_dir(tmp / "spool");
+  REQUIRE(names);
+  CHECK(*names == std::vector<std::string>{"state.json"});
+}
+
+TEST_CASE("Reporter: over the spool bounds, snapshots collapse but events are kept", "[reporter]") {
+  TempDir tmp;
+  int port = free_port();
+  auto settings = settings_for(port, "");
+  auto options = fast_options();
+  options.coalesce = 5ms;
+  options.spool_max_files = 4;
+  Reporter rep(settings, "t-report", tmp.path, nullptr, options);
+  for (int i = 1; i <= 12; ++i) {
+    rep.publish(sample_stack("v" + std::to_string(i)),
+                {sample_event("web", EventKind::died, std::to_string(i))});
+    REQUIRE(eventually([&] { return rep.counters().documents >= static_cast<unsigned>(i); }));
+  }
+  // (the 12th document may still be on its way into the spool)
+  REQUIRE(eventually([&] {
+    auto k = rep.counters();
+    return k.collapsed >= 8 && k.waiting <= 4;
+  }));
+  auto c = rep.counters();
+  CHECK(c.waiting <= 4);
+  CHECK(spool_files(tmp.path).size() <= 4);
+
+  FakeDashboard dash("", port);
+  auto r = dash.wait_for([](const json& x) { return x["events"].size() >= 12; }, 15s);
+  INFO(r.dump(2));
+  REQUIRE(r["violations"].empty());
+  CHECK(event_ids(r) == iota_ids(1, 12));
+  CHECK(r["documents"].back()["config_version"] == "v12");
+  CHECK(r["documents"].size() <= 4);
+}
+
+TEST_CASE("Reporter: a response cut after the dashboard recorded the report is deduped",
+          "[reporter]") {
+  TempDir tmp;
+  FakeDashboard dash("", 0, {{"mode", "cut"}, {"count", 1}});
+  auto settings = settings_for(dash.port(), "");
+  Reporter rep(settings, "t-report", tmp.path, nullptr, fast_options());
+  rep.publish(sample_stack(), {sample_event("web", EventKind::died)});
+  REQUIRE(rep.flush(10s));
+  auto r = dash.received();
+  INFO(r.dump(2));
+  REQUIRE(r["violations"].empty());
+  CHECK(r["documents"].size() == 1);
+  CHECK(r["duplicates"] == 1);
+  CHECK(event_ids(r) == std::vector<std::uint64_t>{1});
+  CHECK(rep.counters().failures >= 1);
+}
+
+TEST_CASE("Reporter: a 4xx drops the document; its events are carried into the next one once",
+          "[reporter]") {
+  TempDir tmp;
+  LogCapture logs;
+  FakeDashboard dash("", 0,
+                     {{"mode", "status"},
+                      {"status", 422},
+                      {"count", 1},
+                      {"body", "{\"error\": \"field foo is not allowed\"}"}});
+  auto settings = settings_for(dash.port(), "");
+  Reporter rep(settings, "t-report", tmp.path, nullptr, fast_options());
+
+  rep.publish(sample_stack("v1"), {sample_event("web", EventKind::died, "1")});
+  REQUIRE(eventually([&] { return rep.counters().rejected == 1; }));
+  rep.publish(sample_stack("v2"), {sample_event("web", EventKind::died, "2")});
+  REQUIRE(rep.flush(5s));
+  auto r = dash.received();
+  REQUIRE(r["documents"].size() == 1);
+  CHECK(r["documents"][0]["config_version"] == "v2");
+  CHECK(event_ids(r) == iota_ids(1, 2));
+  CHECK(logs.text().find("HTTP 422: {\"error\": \"field foo is not allowed\"}") !=
+        std::string::npos);
+  CHECK(logs.text().find("report dropped") != std::string::npos);
+
+  // Refused twice in a row: the carried event is dropped the second time (and counted).
+  dash.mode({{"mode", "status"}, {"status", 400}, {"count", 2}});
+  rep.publish(sample_stack("v3"), {sample_event("web", EventKind::died, "3")});
+  REQUIRE(eventually([&] { return rep.counters().rejected == 2; }));
+  rep.publish(sample_stack("v4"), {sample_event("web", EventKind::died, "4")});
+  REQUIRE(eventually([&] { return rep.counters().rejected == 3; }));
+  rep.publish(sample_stack("v5"), {sample_event("web", EventKind::died, "5")});
+  REQUIRE(rep.flush(5s));
+  r = dash.received();
+  INFO(r.dump(2));
+  REQUIRE(r["violations"].empty());
+  REQUIRE(r["documents"].size() == 2);
+  const auto& last = r["documents"][1];
+  CHECK(last["config_version"] == "v5");
+  CHECK(event_ids(r) == std::vector<std::uint64_t>{1, 2, 4, 5});
+  CHECK(last["events_dropped"] == 1);
+  CHECK(rep.counters().events_dropped == 1);
+}
+
+TEST_CASE("Reporter: a token file readable by others is refused; no token in any log",
+          "[reporter][token]") {
+  TempDir tmp;
+  LogCapture logs;
+  write_text(tmp / "token", kToken, 0644);
+  DashboardSettings s;
+  s.token_file = tmp / "token";
+  auto t = read_dashboard_token(s);
+  REQUIRE_FALSE(t);
+  CHECK(t.error().message == "dashboard token file " + s.token_file +
+                                 " has mode 0644: readable by group/others (chmod 600 " +
+                                 s.token_file + ")");
+
+  FakeDashboard dash(kToken);
+  auto settings = settings_for(dash.port(), tmp / "token");
+  {
+    Reporter rep(settings, "t-report", tmp.path, make_token_provider(settings), fast_options());
+    rep.publish(sample_stack(), {});
+    REQUIRE(eventually([&] { return rep.counters().failures >= 1; }));
+    CHECK(dash.received()["requests"] == 0);  // nothing sent without a usable token
+    CHECK(logs.text().find(tmp / "token") != std::string::npos);
+    CHECK(logs.text().find("0644") != std::string::npos);
+
+    // Fixed: chmod 600; the next retry picks it up.
+    ::chmod((tmp / "token").c_str(), 0600);
+    auto r = dash.wait_for([](const json& x) { return x["documents"].size() == 1; });
+    REQUIRE(r["documents"].size() == 1);
+  }
+
+  // A wrong token (401), a dashboard echoing the token back, a token inside a status field.
+  write_text(tmp / "wrong", "wrong-" + kToken, 0600);
+  auto wrong = settings_for(dash.port(), tmp / "wrong");
+  {
+    Reporter rep(wrong, "t-report", tmp.path + "/b", make_token_provider(wrong), fast_options());
+    rep.publish(sample_stack("w1"), {});
+    REQUIRE(eventually([&] { return rep.counters().rejected >= 1; }));
+  }
+  auto right = settings_for(dash.port(), tmp / "token");
+  {
+    dash.mode({{"mode", "status"},
+               {"status", 500},
+               {"count", 1},
+               {"body", "bad header: Authorization: Bearer " + kToken}});
+    Reporter rep(right, "t-report", tmp.path + "/c", make_token_provider(right), fast_options());
+    auto st = sample_stack("c1");
+    st.services[0].last_error = "login failed with " + kToken;
+    rep.publish(st, {sample_event("web", EventKind::died, "token " + kToken)});
+    REQUIRE(rep.flush(5s));
+    auto r = dash.received();
+    CHECK(r.dump().find(kToken) == std::string::npos);  // redacted from the document
+    CHECK(r["documents"].back()["services"][1]["last_error"] == "login failed with [redacted]");
+  }
+  auto text = logs.text();
+  INFO(text);
+  CHECK(text.find("HTTP 401") != std::string::npos);
+  CHECK(text.find("HTTP 500") != std::string::npos);
+  CHECK(text.find(kToken) == std::string::npos);
+}
+
+TEST_CASE("token: systemd credential, trimming, bad content", "[token]") {
+  TempDir tmp;
+  DashboardSettings s;
+  ::unsetenv("CREDENTIALS_DIRECTORY");
+  REQUIRE(read_dashboard_token(s) == std::string());  // nothing configured: no token
+
+  ::mkdir((tmp / "creds").c_str(), 0700);
+  write_text(tmp / "creds/dashboard-token", "  cred-token-1\n\n", 0400);
+  ::setenv("CREDENTIALS_DIRECTORY", (tmp / "creds").c_str(), 1);
+  auto t = read_dashboard_token(s);
+  REQUIRE(t);
+  CHECK(*t == "cred-token-1");
+
+  // The credential wins over token_file (systemd read the root-only file for the service)...
+  write_text(tmp / "file", "file-token\n", 0600);
+  s.token_file = tmp / "file";
+  CHECK(read_dashboard_token(s) == std::string("cred-token-1"));
+  // ...unless it is berth.service's blank default (SetCredential=dashboard-token:\n).
+  ::unlink((tmp / "creds/dashboard-token").c_str());
+  write_text(tmp / "creds/dashboard-token", "\n", 0400);
+  CHECK(read_dashboard_token(s) == std::string("file-token"));
+  ::unsetenv("CREDENTIALS_DIRECTORY");
+
+  write_text(tmp / "empty", " \n", 0600);
+  s.token_file = tmp / "empty";
+  auto e = read_dashboard_token(s);
+  REQUIRE_FALSE(e);
+  CHECK(e.error().message == "dashboard token file " + s.token_file + ": empty");
+
+  write_text(tmp / "two", "a b\n", 0600);
+  s.token_file = tmp / "two";
+  REQUIRE_FALSE(read_dashboard_token(s));
+
+  s.token_file = tmp / "missing";
+  auto m = read_dashboard_token(s);
+  REQUIRE_FALSE(m);
+  CHECK(m.error().message ==
+        "dashboard token file " + s.token_file + ": No such file or directory");
+
+  write_text(tmp / "g", "x", 0640);
+  s.token_file = tmp / "g";
+  auto g = read_dashboard_token(s);
+  REQUIRE_FALSE(g);
+  CHECK(g.error().message.find("has mode 0640") != std::string::npos);
+}
+
+TEST_CASE("Reporter: heartbeat resends the snapshot when nothing changes", "[reporter]") {
+  TempDir tmp;
+  FakeDashboard dash;
+  auto settings = settings_for(dash.port(), "");
+  settings.heartbeat = 250ms;
+  Reporter rep(settings, "t-report", tmp.path, nullptr, fast_options());
+  rep.publish(sample_stack(), {});
+  auto r = dash.wait_for([](const json& x) { return x["documents"].size() >= 3; }, 5s);
+  REQUIRE(r["documents"].size() >= 3);
+  REQUIRE(r["violations"].empty());
+  CHECK(rep.counters().heartbeats >= 2);
+  CHECK(r["documents"][2]["services"] == r["documents"][0]["services"]);
+  CHECK(r["documents"][2]["generated_at"] != r["documents"][0]["generated_at"]);
+}
+
+TEST_CASE("Reporter: stop() sends what is pending without waiting for the coalescing window",
+          "[reporter]") {
+  TempDir tmp;
+  FakeDashboard dash;
+  auto settings = settings_for(dash.port(), "");
+  auto options = fast_options();
+  options.coalesce = 10s;
+  Reporter rep(settings, "t-report", tmp.path, nullptr, options);
+  rep.publish(sample_stack(), {sample_event("web", EventKind::died)});
+  rep.stop();
+  auto r = dash.received();
+  CHECK(r["documents"].size() == 1);
+  CHECK(spool_files(tmp.path).empty());
+  rep.publish(sample_stack("later"), {});  // ignored after stop
+  CHECK(rep.counters().published == 1);
+}
+
+TEST_CASE("Reporter: stop() is bounded when the dashboard hangs, and spools the rest",
+          "[reporter]") {
+  TempDir tmp;
+  FakeDashboard dash("", 0, {{"mode", "slow"}, {"delay", 4}, {"count", 1}});
+  auto settings = settings_for(dash.port(), "");
+  auto options = fast_options();
+  options.timeout_ms = 800;
+  options.stop_timeout = 300ms;
+  Reporter rep(settings, "t-report", tmp.path, nullptr, options);
+  rep.publish(sample_stack(), {sample_event("web", EventKind::died)});
+  REQUIRE(eventually([&] { return rep.counters().attempts >= 1; }));
+  auto t0 = std::chrono::steady_clock::now();
+  rep.stop();
+  auto took = std::chrono::steady_clock::now() - t0;
+  CHECK(took < 2500ms);
+  CHECK(spool_files(tmp.path).size() == 1);
+}
+
+TEST_CASE("Report documents of every shape conform to the JSON Schema", "[reporter][schema]") {
+  FakeDashboard dash;
+  auto post = [&](const json& doc) { return dash.post("/r", doc.dump()).status; };
+
+  StackStatus empty;
+  empty.project = "p";
+  empty.agent_version = "0.1.0";
+  CHECK(post(to_report_json(empty, {}, 1, "2026-11-01T12:00:00Z")) == 200);
+
+  auto st = sample_stack();
+  st.services[0].update_status = UpdateStatus::pulling;
+  st.services[0].pull_percent = 42;
+  st.services[1].health = "unhealthy";
+  st.services[1].health_output = std::string(5000, 'x') + "\xff\xfe";
+  st.services[1].last_error = std::string(9000, 'e');
+  st.services[1].state = "exited";
+  st.services[1].exit_code = -1;
+  st.services[1].previous_digest = "sha256:" + std::string(64, 'f');
+  st.overall = compute_overall(st.services, false);
+  std::vector<StatusEvent> events;
+  std::uint64_t id = 1;
+  for (auto k :
+       {EventKind::update_started, EventKind::update_finished, EventKind::update_failed,
+        EventKind::rolled_back, EventKind::died, EventKind::unhealthy, EventKind::recovered}) {
+    auto e = sample_event(k == EventKind::recovered ? "" : "web", k, std::string(3000, 'd'));
+    e.id = id++;
+    events.push_back(e);
+  }
+  auto doc = to_report_json(st, events, 2, "2026-11-01T12:00:00.123+02:00",
+                            "0123456789abcdef0123456789abcdef");
+  doc["events_dropped"] = 3;
+  CHECK(post(doc) == 200);
+
+  auto r = dash.received();
+  INFO(r.dump(2));
+  CHECK(r["violations"].empty());
+  CHECK(r["documents"].size() == 2);
+
+  // The validator is really strict.
+  auto bad = doc;
+  bad["sequence"] = 3;
+  bad["overall"] = "fine";
+  CHECK(post(bad) == 422);
+  bad = doc;
+  bad["sequence"] = 4;
+  bad["services"][0]["environment"] = {{"SECRET", "x"}};
+  CHECK(post(bad) == 422);
+}
+
+// Not run by default: `berth_agent_tests "[.bench]"`.
+TEST_CASE("Reporter: latency and spool drain rate", "[.bench]") {
+  TempDir tmp;
+  int port = free_port();
+  auto settings = settings_for(port, "");
+  auto options = fast_options();
+  options.coalesce = 1ms;
+  Reporter rep(settings, "t-report", tmp.path, nullptr, options);
+  const int n = 1000;
+  auto t0 = std::chrono::steady_clock::now();
+  for (int i = 1; i <= n; ++i) {
+    rep.publish(sample_stack("v" + std::to_string(i)), {sample_event("web", EventKind::died)});
+    REQUIRE(eventually([&] { return rep.counters().documents >= static_cast<unsigned>(i); }));
+  }
+  auto spool_time = std::chrono::steady_clock::now() - t0;
+  FakeDashboard dash("", port);
+  t0 = std::chrono::steady_clock::now();
+  auto r = dash.wait_for([&](const json& x) { return x["events"].size() >= n; }, 120s);
+  auto drain_time = std::chrono::steady_clock::now() - t0;
+  REQUIRE(r["violations"].empty());
+  REQUIRE(event_ids(r) == iota_ids(1, n));
+  WARN("spooled " << n << " documents in " << std::chrono::duration_cast<Millis>(spool_time).count()
+                  << " ms, drained in " << std::chrono::duration_cast<Millis>(drain_time).count()
+                  << " ms (" << r["documents"].size() << " documents after collapsing)");
+
+  // Publish-to-delivered latency with the default 200 ms coalescing window.
+  TempDir tmp2;
+  Reporter rep2(settings_for(port, ""), "t-report", tmp2.path, nullptr, ReporterOptions{});
+  std::vector<double> lat;
+  for (int i = 0; i < 20; ++i) {
+    auto s0 = std::chrono::steady_clock::now();
+    rep2.publish(sample_stack("l" + std::to_string(i)), {});
+    REQUIRE(rep2.flush(5s));
+    lat.push_back(
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - s0).count());
+  }
+  std::sort(lat.begin(), lat.end());
+  WARN("publish->delivered (coalesce 200 ms, flush() skips the window): median "
+       << lat[lat.size() / 2] << " ms, max " << lat.back() << " ms");
+}

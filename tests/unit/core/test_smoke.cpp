@@ -1,0 +1,10 @@
+#include <catch2/catch.hpp>
+
+#include "core/result.hpp"
+
+TEST_CASE("Result carries an error message", "[core]") {
+  berth::Result<int> r = berth::fail("boom", berth::ErrorKind::timeout);
+  REQUIRE_FALSE(r);
+  REQUIRE(r.error().message == "boom");
+  REQUIRE(r.error().retryable());
+}
