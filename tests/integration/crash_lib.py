@@ -16,7 +16,7 @@ import pytest
 import berth_testlib as lib
 
 CHECK = ('{ test = ["CMD", "wget", "-q", "-O", "/dev/null", "http://127.0.0.1:8080/"], '
-         'interval = "300ms", timeout = "10s", retries = 3 }')
+         'interval = "300ms", timeout = "10s", retries = 10 }')
 SERVICE = "web"
 CRASH_EXIT = 137
 

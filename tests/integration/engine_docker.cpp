@@ -282,7 +282,7 @@ TEST_CASE("engine: health status transitions", "[engine][docker]") {
   cleanup.containers = {name};
   json body = container_body({"/bin/busybox", "sh", "-c",
                               "/bin/busybox sleep 1; /bin/busybox touch /ok; "
-                              "/bin/busybox sleep 2; /bin/busybox rm /ok; "
+                              "/bin/busybox sleep 4; /bin/busybox rm /ok; "
                               "/bin/busybox sleep 3600"});
   body["Healthcheck"] = {
       {"Test", {"CMD", "/bin/busybox", "sh", "-c", "echo probe says no; /bin/busybox test -e /ok"}},

@@ -11,7 +11,8 @@ from daemon_fixture import Daemon
 
 HTTPD = '["/bin/sh", "-c", "trap \'exit 0\' TERM; httpd -f -p 8080 -h /www & wait"]'
 CHECK = ('{ test = ["CMD", "wget", "-q", "-O", "/dev/null", "http://127.0.0.1:8080/"], '
-         'interval = "300ms", timeout = "2s", retries = 2 }')
+         'interval = "300ms", timeout = "2s", retries = 2, '
+         'start_period = "30s" }')
 
 
 def config(project, image, api_env="1", extra=""):

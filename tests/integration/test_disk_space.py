@@ -17,7 +17,8 @@ import registry
 
 HTTPD = json.dumps(lib.HTTPD_CMD)
 CHECK = ('{ test = ["CMD", "wget", "-q", "-O", "/dev/null", "http://127.0.0.1:8080/"], '
-         'interval = "300ms", timeout = "10s", retries = 3 }')
+         'interval = "300ms", timeout = "10s", retries = 3, '
+         'start_period = "30s" }')
 DATA_ROOT_MIB = 64
 BIG_MIB = 40  # compressed size ~= 40 MiB (random data): 3x that is needed, 64 MiB exist
 

@@ -7,7 +7,8 @@ import berth_testlib as lib
 # busybox httpd as PID 1 would ignore SIGTERM: a shell that traps it stops promptly.
 HTTPD = '["/bin/sh", "-c", "trap \'exit 0\' TERM; httpd -f -p 8080 -h /www & wait"]'
 CHECK = ('{ test = ["CMD", "wget", "-q", "-O", "/dev/null", "http://127.0.0.1:8080/"], '
-         'interval = "300ms", timeout = "2s", retries = 3 }')
+         'interval = "300ms", timeout = "2s", retries = 3, '
+         'start_period = "30s" }')
 
 
 def stack(project, image, web_env="1", extra="", web=True):

@@ -86,6 +86,7 @@ def test_deb_contents(packages):
         "/usr/share/dbus-1/system.d/org.berth.Agent1.conf",
         "/usr/share/doc/berth/changelog.gz",
         "/usr/share/doc/berth/copyright",
+            "/usr/share/doc/berth/examples/berth.toml",
         "/usr/share/man/man8/berth.8.gz",
     ]
 

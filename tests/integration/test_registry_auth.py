@@ -12,7 +12,8 @@ import registry
 
 HTTPD = json.dumps(lib.HTTPD_CMD)
 CHECK = ('{ test = ["CMD", "wget", "-q", "-O", "/dev/null", "http://127.0.0.1:8080/"], '
-         'interval = "300ms", timeout = "10s", retries = 3 }')
+         'interval = "300ms", timeout = "10s", retries = 3, '
+         'start_period = "30s" }')
 USER = "t-reg-user"
 
 

@@ -17,7 +17,7 @@ from registry_fixture import EcrWorld
 
 HTTPD = json.dumps(lib.HTTPD_CMD)
 CHECK = ('{ test = ["CMD", "wget", "-q", "-O", "/dev/null", "http://127.0.0.1:8080/"], '
-         'interval = "300ms", timeout = "10s", retries = 3 }')
+         'interval = "300ms", timeout = "10s", retries = 10 }')
 
 
 @pytest.fixture(scope="module")
@@ -225,9 +225,9 @@ def test_start_first_keeps_a_container_running_throughout(world, berth, project)
     assert len(lib.containers(project)) == 1
     # The old one stopped only after the new one was healthy.
     evs = events(project, since, "die", "health_status")
-    healthy_new = [e["timeNano"] for e in evs if e["id"] == c["Id"]
+    healthy_new = [e["timeNano"] for e in evs if e["Actor"]["ID"] == c["Id"]
                    and e["Action"] == "health_status: healthy"]
-    old_died = [e["timeNano"] for e in evs if e["id"] == old_id and e["Action"] == "die"]
+    old_died = [e["timeNano"] for e in evs if e["Actor"]["ID"] == old_id and e["Action"] == "die"]
     assert healthy_new and old_died and min(old_died) > min(healthy_new)
     assert "start-first" in r.stdout
 
