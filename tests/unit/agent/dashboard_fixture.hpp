@@ -99,7 +99,7 @@ class LogCapture {
 };
 
 inline std::string fakes_dir() {
-  return std::string(BERTH_SOURCE_DIR) + "/tests/fakes";
+  return (std::filesystem::path(BERTH_SOURCE_DIR) / "tests" / "fakes").string();
 }
 
 // Runs a python script from tests/fakes (or any path) and waits for its --port-file.

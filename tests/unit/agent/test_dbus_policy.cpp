@@ -6,6 +6,7 @@
 
 #include <catch2/catch.hpp>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <regex>
 #include <sstream>
@@ -95,7 +96,8 @@ TEST_CASE("D-Bus policy: everyone reads, only root acts, root and berth own", "[
   char tmpl[] = "/tmp/berth-policy-XXXXXX";
   REQUIRE(::mkdtemp(tmpl) != nullptr);
   const std::string policy_path = std::string(tmpl) + "/org.berth.Agent1.conf";
-  std::string policy = read_file(std::string(BERTH_SOURCE_DIR) + "/systemd/org.berth.Agent1.conf");
+  std::string policy = read_file(
+      (std::filesystem::path(BERTH_SOURCE_DIR) / "systemd" / "org.berth.Agent1.conf").string());
   REQUIRE(policy.find("user=\"berth\"") != std::string::npos);
   policy = std::regex_replace(policy, std::regex("user=\"berth\""), "user=\"nobody\"");
   std::ofstream(policy_path) << policy;

@@ -1,4 +1,5 @@
 #include <catch2/catch.hpp>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <sstream>
@@ -793,7 +794,7 @@ TEST_CASE("config: never throws, even with a throwing file reader", "[config]") 
 // ------------------------------------------------------------------ the documented example
 
 TEST_CASE("config: config/berth.toml, the documented example, loads clean", "[config]") {
-  std::ifstream f(std::string(BERTH_SOURCE_DIR) + "/config/berth.toml");
+  std::ifstream f(std::filesystem::path(BERTH_SOURCE_DIR) / "config" / "berth.toml");
   REQUIRE(f);
   std::stringstream ss;
   ss << f.rdbuf();
