@@ -1,6 +1,7 @@
-"""Issue 4: dockerd restarted under a running `berth run`. berth says "waiting for docker" while
-dockerd is gone, reconnects when it is back, re-lists and converges again: every service
-running and healthy, nothing duplicated, nothing left over, and the daemon never exits.
+"""Issue 4: dockerd restarted under a running `berth run`. While dockerd is gone berth says
+"waiting for docker" (STATUS=) and D-Bus State is "failed"; when it is back berth reconnects,
+re-lists and converges again: every service running and healthy, nothing duplicated, nothing
+left over, and the daemon never exits.
 
 The shared dockerd is never touched: the test starts its OWN dockerd (own socket, data root,
 exec root and pid file; no bridge, no iptables), loads the test image into it and points berth
@@ -280,6 +281,11 @@ def test_dockerd_killed_and_restarted_three_times(dockerd, base_image, tmp_path)
             wait_status(d, lambda s: s.startswith("waiting for docker"), n,
                         f"cycle {cycle}: STATUS says waiting for docker", timeout=30)
             assert d.proc.poll() is None, d.output()[-3000:]
+            # D-Bus still answers while Docker is away, and says the stack is not fine.
+            lib.wait_for(lambda: d.bus.busctl(
+                "get-property", "org.berth.Agent1", "/org/berth/Agent1", "org.berth.Agent1",
+                "State", check=False).stdout.strip() == 's "failed"', timeout=10,
+                what="D-Bus State failed while dockerd is down")
             n = len(d.notify.texts())
             why = dockerd.start()
             assert why is None, why
