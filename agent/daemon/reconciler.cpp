@@ -424,6 +424,7 @@ void Reconciler::restart(const std::string& service,
     r = stack_->restart_service(service);
     if (!r) spdlog::error("restart {}: {}", service, r.error().message);
     refresh_service(service);
+    notifier_.status(status_line());
     publish();
   }
   if (reply) reply->set_value(r);
@@ -496,6 +497,9 @@ void Reconciler::handle_event(const EngineEvent& ev) {
       add_event(service, EventKind::recovered, "");
     }
   }
+  // STATUS= says what the stack is like now (a container died, was removed, turned unhealthy),
+  // not only what it was at the last converge.
+  notifier_.status(status_line());
   publish();
 }
 

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <charconv>
 #include <cmath>
 #include <cstdio>
@@ -46,6 +47,8 @@ constexpr auto kFailureLogInterval = std::chrono::seconds(60);
 constexpr std::size_t kMaxSpoolFile = 64 * 1024 * 1024;
 constexpr std::uint64_t kIdBlock = 1000;  // ids reserved per state.json write
 constexpr auto kStateSaveInterval = std::chrono::seconds(1);
+constexpr const char* kCorruptSuffix = ".corrupt";
+constexpr std::size_t kCorruptKept = 16;  // set-aside spool files kept for the operator
 
 std::string dump(const json& j) {
   return j.dump(-1, ' ', false, json::error_handler_t::replace);
@@ -117,9 +120,62 @@ std::string one_line(std::string_view body, const std::string& secret) {
   return s.empty() ? std::string("(empty body)") : s;
 }
 
+// Persisted JSON (the spool's documents, state.json) can be truncated, hand-edited or plain
+// garbage after a crash, a full disk or an operator's edit. nlohmann's value() and get<>() throw
+// type_error on a wrong type, and an exception on the worker thread (or in the constructor)
+// would take berth down and, with Restart=, keep it crash-looping. So every read of a field
+// below goes through these helpers: they check the type and never throw.
+
 std::string json_str(const json& j, const char* key) {
+  if (!j.is_object()) return {};
   auto it = j.find(key);
   return (it != j.end() && it->is_string()) ? it->get<std::string>() : std::string();
+}
+
+// A non-negative integer field; nullopt when absent, null, negative, fractional or not a number.
+std::optional<std::uint64_t> u64_field(const json& j, const char* key) {
+  if (!j.is_object()) return std::nullopt;
+  auto it = j.find(key);
+  if (it == j.end()) return std::nullopt;
+  if (it->is_number_unsigned()) return it->get<std::uint64_t>();
+  if (it->is_number_integer()) {
+    auto v = it->get<std::int64_t>();
+    if (v >= 0) return static_cast<std::uint64_t>(v);
+  }
+  return std::nullopt;
+}
+
+std::uint64_t u64_or(const json& j, const char* key, std::uint64_t fallback = 0) {
+  return u64_field(j, key).value_or(fallback);
+}
+
+bool is_stream_id(const std::string& s) {
+  return s.size() == 32 && std::all_of(s.begin(), s.end(), [](char c) {
+           return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+         });
+}
+
+// Why a document read back from the spool as `seq` cannot be sent, or "" when it can. Checks
+// what berth itself relies on (the dashboard validates the rest against the schema).
+std::string spool_problem(const json& doc, std::uint64_t seq) {
+  if (!doc.is_object()) return "not a JSON object";
+  if (!json_str(doc, "schema").starts_with("berth.status/")) return "no \"schema\"";
+  auto sequence = u64_field(doc, "sequence");
+  if (!sequence || *sequence != seq) return "\"sequence\" does not match the file name";
+  if (doc.contains("stream") && !is_stream_id(json_str(doc, "stream")))
+    return "\"stream\" is not a stream id";
+  if (doc.contains("events_dropped") && !u64_field(doc, "events_dropped"))
+    return "\"events_dropped\" is not a count";
+  if (doc.contains("host") && !doc["host"].is_object()) return "\"host\" is not an object";
+  auto events = doc.find("events");
+  if (events == doc.end() || !events->is_array()) return "\"events\" is not a list";
+  std::uint64_t last = 0;
+  for (const auto& e : *events) {
+    auto id = u64_field(e, "id");
+    if (!id || *id <= last) return "an event without an increasing \"id\"";
+    last = *id;
+  }
+  return {};
 }
 
 HostInfo host_from_doc(const json& doc) {
@@ -136,14 +192,13 @@ std::uint64_t max_event_id(const json& doc) {
   std::uint64_t m = 0;
   auto it = doc.find("events");
   if (it == doc.end() || !it->is_array()) return 0;
-  for (const auto& e : *it)
-    if (e.contains("id") && e["id"].is_number_unsigned())
-      m = std::max(m, e["id"].get<std::uint64_t>());
+  for (const auto& e : *it) m = std::max(m, u64_or(e, "id"));
   return m;
 }
 
 // Drops events already delivered (a collapse interrupted by a crash can leave a copy).
 void drop_delivered_events(json& doc, std::uint64_t delivered_id) {
+  if (!doc.is_object()) return;
   auto it = doc.find("events");
   if (it == doc.end() || !it->is_array()) {
     doc["events"] = json::array();
@@ -151,7 +206,7 @@ void drop_delivered_events(json& doc, std::uint64_t delivered_id) {
   }
   json kept = json::array();
   for (auto& e : *it)
-    if (e.value("id", std::uint64_t{0}) > delivered_id) kept.push_back(std::move(e));
+    if (u64_or(e, "id") > delivered_id) kept.push_back(std::move(e));
   *it = std::move(kept);
 }
 
@@ -366,14 +421,30 @@ void Reporter::load_state() {
   auto state = read_file(spool_dir_ + "/state.json", 64 * 1024);
   if (state && *state) {
     auto j = json::parse(**state, nullptr, false);
-    if (!j.is_discarded() && j.is_object()) {
+    // All or nothing: numbers from a half-garbage file could repeat sequence numbers the
+    // dashboard already has (it would drop those reports as retries). An absent number is 0.
+    bool ok = j.is_object();
+    auto number = [&](const char* key) -> std::uint64_t {
+      if (!ok || !j.contains(key)) return 0;
+      auto v = u64_field(j, key);
+      if (!v) ok = false;
+      return v.value_or(0);
+    };
+    auto seq_reserved = number("sequence_reserved");
+    auto ev_reserved = number("event_reserved");
+    auto del_seq = number("delivered_sequence");
+    auto del_ev = number("delivered_event_id");
+    if (ok && is_stream_id(json_str(j, "stream"))) {
       stream_ = json_str(j, "stream");
-      sequence_reserved_ = j.value("sequence_reserved", std::uint64_t{0});
-      event_reserved_ = j.value("event_reserved", std::uint64_t{0});
-      delivered_sequence_ = j.value("delivered_sequence", std::uint64_t{0});
-      delivered_event_id_ = j.value("delivered_event_id", std::uint64_t{0});
+      sequence_reserved_ = seq_reserved;
+      event_reserved_ = ev_reserved;
+      delivered_sequence_ = del_seq;
+      delivered_event_id_ = del_ev;
     } else {
-      spdlog::warn("dashboard spool: {}/state.json is corrupt; starting a new stream", spool_dir_);
+      spdlog::warn(
+          "dashboard spool: {}/state.json is corrupt; continuing the spooled reports' stream "
+          "or starting a new one",
+          spool_dir_);
     }
   } else if (!state) {
     spdlog::warn("dashboard spool: {}", state.error().message);
@@ -387,8 +458,13 @@ void Reporter::load_state() {
   std::uint64_t max_seq = std::max(delivered_sequence_, sequence_reserved_);
   std::uint64_t max_event = std::max(delivered_event_id_, event_reserved_);
   std::uint64_t last_spooled_event = 0;  // events are strictly increasing across the spool
+  std::vector<std::string> set_aside_files;
   for (const auto& name : *names) {
     std::string path = spool_dir_ + "/" + name;
+    if (name.ends_with(kCorruptSuffix)) {
+      set_aside_files.push_back(path);
+      continue;
+    }
     if (name.find(".tmp.") != std::string::npos) {  // a write interrupted by a crash
       (void)remove_file_durable(path);
       continue;
@@ -401,9 +477,8 @@ void Reporter::load_state() {
     }
     auto data = read_file(path, kMaxSpoolFile);
     json doc = (data && *data) ? json::parse(**data, nullptr, false) : json();
-    if (!doc.is_object() || !doc.contains("schema")) {
-      spdlog::error("dashboard spool: {} is unreadable or corrupt; dropped", path);
-      (void)remove_file_durable(path);
+    if (std::string why = data ? spool_problem(doc, *seq) : data.error().message; !why.empty()) {
+      set_aside(*seq, why);
       continue;
     }
     Entry e;
@@ -422,11 +497,16 @@ void Reporter::load_state() {
         e.doc = doc;
       }
     }
-    if (stream_.empty()) stream_ = json_str(doc, "stream");
+    if (stream_.empty() && is_stream_id(json_str(doc, "stream"))) stream_ = json_str(doc, "stream");
     max_seq = std::max(max_seq, *seq);
     last_spooled_event = std::max(last_spooled_event, max_event_id(doc));
     outbox_.push_back(std::move(e));
   }
+  // Documents set aside by earlier runs: the newest few stay for the operator, so that a spool
+  // corrupted again and again cannot fill the disk.
+  std::sort(set_aside_files.begin(), set_aside_files.end());
+  for (std::size_t i = 0; i + kCorruptKept < set_aside_files.size(); ++i)
+    (void)remove_file_durable(set_aside_files[i]);
   max_event = std::max(max_event, last_spooled_event);
   if (stream_.empty()) stream_ = random_hex(16);
   // Continue above everything handed out before (gaps are fine, reuse is not).
@@ -485,6 +565,22 @@ void Reporter::spool_entry(Entry& e) {
   ++counters_.spooled;
 }
 
+// A spooled document that cannot be sent is logged and renamed to rNNN.json.corrupt (kept for
+// the operator, never read again; the newest few are kept, see load_state()); reporting goes on
+// with the next one. A document that was only in memory is just dropped.
+void Reporter::set_aside(std::uint64_t seq, const std::string& why) {
+  std::string path = spool_dir_ + "/" + spool_name(seq);
+  std::string aside = path + kCorruptSuffix;
+  if (::rename(path.c_str(), aside.c_str()) == 0) {
+    (void)fsync_dir(spool_dir_);
+    spdlog::error("dashboard spool: report {} ({}) cannot be sent: {}; moved aside to {}", seq,
+                  path, why, aside);
+    return;
+  }
+  if (errno != ENOENT) (void)remove_file_durable(path);
+  spdlog::error("dashboard spool: report {} cannot be sent: {}; dropped", seq, why);
+}
+
 namespace {
 
 Result<json> load(const std::string& dir, const std::optional<json>& mem, std::uint64_t seq) {
@@ -492,9 +588,10 @@ Result<json> load(const std::string& dir, const std::optional<json>& mem, std::u
   std::string path = dir + "/" + spool_name(seq);
   auto data = read_file(path, kMaxSpoolFile);
   if (!data) return fail(data.error());
-  if (!*data) return fail(path + ": missing", ErrorKind::not_found);
+  if (!*data) return fail("missing", ErrorKind::not_found);
   auto j = json::parse(**data, nullptr, false);
-  if (j.is_discarded() || !j.is_object()) return fail(path + ": corrupt", ErrorKind::invalid_input);
+  if (std::string why = spool_problem(j, seq); !why.empty())
+    return fail(why, ErrorKind::invalid_input);
   return j;
 }
 
@@ -515,16 +612,14 @@ void Reporter::enforce_bounds() {
     if (b == outbox_.end()) break;
     auto ja = load(spool_dir_, a->doc, a->seq);
     if (!ja) {
-      spdlog::error("dashboard spool: {}; dropped", ja.error().message);
-      if (a->on_disk) (void)remove_file_durable(spool_dir_ + "/" + spool_name(a->seq));
+      set_aside(a->seq, ja.error().message);
       outbox_.erase(a);
       bytes = total_bytes();
       continue;
     }
     auto jb = load(spool_dir_, b->doc, b->seq);
     if (!jb) {
-      spdlog::error("dashboard spool: {}; dropped", jb.error().message);
-      if (b->on_disk) (void)remove_file_durable(spool_dir_ + "/" + spool_name(b->seq));
+      set_aside(b->seq, jb.error().message);
       outbox_.erase(b);
       bytes = total_bytes();
       continue;
@@ -533,8 +628,7 @@ void Reporter::enforce_bounds() {
     drop_delivered_events(*jb, delivered_event_id_);
     json events = std::move((*ja)["events"]);
     for (auto& ev : (*jb)["events"]) events.push_back(std::move(ev));
-    std::uint64_t dropped = ja->value("events_dropped", std::uint64_t{0}) +
-                            jb->value("events_dropped", std::uint64_t{0});
+    std::uint64_t dropped = u64_or(*ja, "events_dropped") + u64_or(*jb, "events_dropped");
     if (events.size() > options_.max_events_per_document) {
       std::size_t n = events.size() - options_.max_events_per_document;
       events.erase(events.begin(), events.begin() + static_cast<std::ptrdiff_t>(n));
@@ -636,8 +730,7 @@ bool Reporter::send_head(Clock::time_point deadline) {
   Entry& e = outbox_.front();
   auto loaded = load(spool_dir_, e.doc, e.seq);
   if (!loaded) {
-    spdlog::error("dashboard spool: {}; report dropped", loaded.error().message);
-    if (e.on_disk) (void)remove_file_durable(spool_dir_ + "/" + spool_name(e.seq));
+    set_aside(e.seq, loaded.error().message);
     outbox_.pop_front();
     return true;
   }
@@ -748,7 +841,7 @@ bool Reporter::send_head(Clock::time_point deadline) {
   json carried = json::array();
   std::uint64_t lost = 0;
   for (auto& ev : doc["events"]) {
-    std::uint64_t id = ev.value("id", std::uint64_t{0});
+    std::uint64_t id = u64_or(ev, "id");
     if (carried_events_.contains(id)) {
       ++lost;
     } else {
@@ -769,7 +862,7 @@ bool Reporter::send_head(Clock::time_point deadline) {
   const bool head_on_disk = e.on_disk;
   const std::string head_path = spool_dir_ + "/" + spool_name(e.seq);
   std::uint64_t mark = e.publish_mark;
-  std::uint64_t dropped_before = doc.value("events_dropped", std::uint64_t{0});
+  std::uint64_t dropped_before = u64_or(doc, "events_dropped");
   outbox_.pop_front();
   struct RemoveHead {
     bool on;
@@ -798,7 +891,7 @@ bool Reporter::send_head(Clock::time_point deadline) {
     if (jn) {
       for (auto& ev : (*jn)["events"]) carried.push_back(std::move(ev));
       (*jn)["events"] = std::move(carried);
-      dropped_total += jn->value("events_dropped", std::uint64_t{0});
+      dropped_total += u64_or(*jn, "events_dropped");
       if (dropped_total) (*jn)["events_dropped"] = dropped_total;
       std::string data = dump(*jn);
       next.bytes = data.size();
@@ -817,7 +910,7 @@ bool Reporter::send_head(Clock::time_point deadline) {
   std::vector<StatusEvent> back;
   for (const auto& ev : carried) {
     StatusEvent se;
-    se.id = ev.value("id", std::uint64_t{0});
+    se.id = u64_or(ev, "id");
     se.time = json_str(ev, "time");
     se.service = json_str(ev, "service");
     se.kind = parse_event_kind(json_str(ev, "kind")).value_or(EventKind::died);
@@ -879,8 +972,19 @@ void Reporter::run() {
       if (stop_) break;
     }
     if (build || beat) build_document(beat);
-    if (send || (!outbox_.empty() && Clock::now() >= next_attempt_))
-      send_head(Clock::now() + Millis(options_.timeout_ms));
+    if (send || (!outbox_.empty() && Clock::now() >= next_attempt_)) {
+      try {
+        send_head(Clock::now() + Millis(options_.timeout_ms));
+      } catch (const std::exception& ex) {
+        // Last line of defence: every read of a spooled document is type-checked, but should
+        // one still throw, it must not take berth down (and crash-loop it on the same file):
+        // the document at the head is set aside and reporting goes on.
+        if (!outbox_.empty()) {
+          set_aside(outbox_.front().seq, std::string("internal error: ") + ex.what());
+          outbox_.pop_front();
+        }
+      }
+    }
     set_waiting_counters();
   }
 

@@ -99,6 +99,7 @@ class Reporter {
   void add_entry(Entry e);
   bool send_head(std::chrono::steady_clock::time_point deadline);
   void spool_entry(Entry& e);
+  void set_aside(std::uint64_t seq, const std::string& why);
   void enforce_bounds();
   void load_state();
   bool save_state();

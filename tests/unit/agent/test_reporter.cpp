@@ -272,6 +272,192 @@ TEST_CASE(
   CHECK(*names == std::vector<std::string>{"state.json"});
 }
 
+TEST_CASE(
+    "Reporter: truncated, wrong-typed and garbage spool files are set aside, never a crash; "
+    "the good ones are delivered in order",
+    "[reporter][spool]") {
+  TempDir tmp;
+  LogCapture logs;
+  const std::string stream = "00112233445566778899aabbccddeeff";
+  REQUIRE(ensure_dir(tmp / "spool", 0700));
+  auto st = sample_stack();
+  auto ev = [](std::uint64_t id) {
+    auto e = sample_event("web", EventKind::died, std::to_string(id));
+    e.id = id;
+    return e;
+  };
+  auto name = [](std::uint64_t seq) {
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "spool/r%020llu.json", static_cast<unsigned long long>(seq));
+    return std::string(buf);
+  };
+  auto doc = [&](std::uint64_t seq, std::vector<StatusEvent> events) {
+    return to_report_json(st, events, seq, "2026-11-01T12:00:00Z", stream);
+  };
+  REQUIRE(write_file_atomic(tmp / "spool/state.json",
+                            json{{"stream", stream},
+                                 {"sequence_reserved", 20},
+                                 {"event_reserved", 20},
+                                 {"delivered_sequence", 0},
+                                 {"delivered_event_id", 0}}
+                                .dump(),
+                            0600));
+  REQUIRE(write_file_atomic(tmp / name(1), doc(1, {ev(1), ev(2)}).dump(), 0600));
+  std::string whole = doc(2, {ev(3)}).dump();
+  REQUIRE(write_file_atomic(tmp / name(2), whole.substr(0, whole.size() / 2), 0600));  // torn
+  auto wrong_id = doc(3, {ev(4)});
+  wrong_id["events"][0]["id"] = "4";  // nlohmann's value() threw type_error on this
+  REQUIRE(write_file_atomic(tmp / name(3), wrong_id.dump(), 0600));
+  auto not_objects = doc(4, {});
+  not_objects["events"] = json::array({5, "six", nullptr});
+  REQUIRE(write_file_atomic(tmp / name(4), not_objects.dump(), 0600));
+  auto dropped_text = doc(5, {ev(7)});
+  dropped_text["events_dropped"] = "many";
+  REQUIRE(write_file_atomic(tmp / name(5), dropped_text.dump(), 0600));
+  auto wrong_seq = doc(6, {ev(8)});
+  wrong_seq["sequence"] = -6;
+  REQUIRE(write_file_atomic(tmp / name(6), wrong_seq.dump(), 0600));
+  REQUIRE(write_file_atomic(tmp / name(7), std::string("\x00\xff\xfe garbage {[", 14), 0600));
+  REQUIRE(write_file_atomic(tmp / name(8), "[1, 2, 3]", 0600));
+  REQUIRE(write_file_atomic(tmp / name(9), "", 0600));
+  REQUIRE(write_file_atomic(tmp / name(10), doc(10, {ev(9)}).dump(), 0600));
+
+  FakeDashboard dash;
+  auto settings = settings_for(dash.port(), "");
+  Reporter rep(settings, "t-report", tmp.path, nullptr, fast_options());
+  rep.publish(sample_stack("after"), {sample_event("web", EventKind::recovered)});
+  REQUIRE(rep.flush(5s));
+  auto r = dash.received();
+  INFO(r.dump(2));
+  INFO(logs.text());
+  REQUIRE(r["violations"].empty());
+  REQUIRE(r["invalid"] == 0);
+  REQUIRE(r["documents"].size() == 3);
+  CHECK(r["documents"][0]["sequence"] == 1);
+  CHECK(r["documents"][1]["sequence"] == 10);
+  CHECK(r["documents"][2]["sequence"].get<std::uint64_t>() > 20);
+  CHECK(r["documents"][2]["stream"] == stream);
+  auto ids = event_ids(r);
+  REQUIRE(ids.size() == 4);
+  CHECK(std::vector<std::uint64_t>(ids.begin(), ids.begin() + 3) ==
+        std::vector<std::uint64_t>{1, 2, 9});
+  CHECK(ids[3] > 20);
+
+  // Each bad file was logged and moved aside for the operator; nothing else is left.
+  auto names = list_dir(tmp / "spool");
+  REQUIRE(names);
+  std::vector<std::string> expected;
+  for (std::uint64_t seq = 2; seq <= 9; ++seq) expected.push_back(name(seq).substr(6) + ".corrupt");
+  expected.push_back("state.json");
+  CHECK(*names == expected);
+  auto text = logs.text();
+  CHECK(text.find("moved aside") != std::string::npos);
+  CHECK(text.find("\"sequence\" does not match the file name") != std::string::npos);
+  CHECK(text.find("an event without an increasing \"id\"") != std::string::npos);
+  CHECK(text.find("\"events_dropped\" is not a count") != std::string::npos);
+  CHECK(rep.counters().waiting == 0);
+}
+
+TEST_CASE("Reporter: a corrupt state.json never crashes; the spooled stream goes on",
+          "[reporter][spool]") {
+  const std::string stream = "ffeeddccbbaa99887766554433221100";
+  const std::vector<std::string> bad_states = {
+      R"({"stream": "ffeeddccbbaa99887766554433221100", "sequence_reserved": "7"})",
+      R"({"stream": 5, "sequence_reserved": 7, "event_reserved": 7})",
+      R"({"stream": "ffeeddccbbaa99887766554433221100", "delivered_sequence": -3})",
+      R"({"stream": "ffeeddccbbaa99887766554433221100", "delivered_event_id": 1.5})",
+      R"({"stream": "not hex", "sequence_reserved": 7})",
+      R"([1, 2, 3])",
+      R"({"stream": "ffeeddccbbaa99887766554433221100", "sequ)",
+      std::string("\x01\x02\xff", 3),
+  };
+  FakeDashboard dash;
+  auto settings = settings_for(dash.port(), "");
+  for (const auto& bad : bad_states) {
+    INFO(bad);
+    TempDir tmp;
+    LogCapture logs;
+    REQUIRE(ensure_dir(tmp / "spool", 0700));
+    REQUIRE(write_file_atomic(tmp / "spool/state.json", bad, 0600));
+    auto e = sample_event("web", EventKind::died, "spooled");
+    e.id = 41;
+    auto doc = to_report_json(sample_stack(), {e}, 40, "2026-11-01T12:00:00Z", stream);
+    REQUIRE(write_file_atomic(tmp / "spool/r00000000000000000040.json", doc.dump(), 0600));
+    {
+      Reporter rep(settings, "t-report", tmp.path, nullptr, fast_options());
+      rep.publish(sample_stack("next"), {sample_event("web", EventKind::recovered)});
+      REQUIRE(rep.flush(5s));
+    }
+    CHECK(logs.text().find("state.json is corrupt") != std::string::npos);
+    auto r = dash.received();
+    INFO(r.dump(2));
+    REQUIRE(r["violations"].empty());
+    REQUIRE(r["documents"].size() == 2);
+    const auto& spooled = r["documents"][0];
+    const auto& next = r["documents"][1];
+    CHECK(spooled["sequence"] == 40);
+    // The stream of the spooled reports goes on, above their numbers.
+    CHECK(next["stream"] == stream);
+    CHECK(next["sequence"].get<std::uint64_t>() > 40);
+    CHECK(next["events"][0]["id"].get<std::uint64_t>() > 41);
+    dash.post("/_reset", "");  // every iteration uses the same stream and numbers
+  }
+}
+
+TEST_CASE("Reporter: a spool file corrupted while the dashboard is down is set aside at send",
+          "[reporter][spool]") {
+  TempDir tmp;
+  LogCapture logs;
+  int port = free_port();
+  auto settings = settings_for(port, "");
+  Reporter rep(settings, "t-report", tmp.path, nullptr, fast_options());
+  for (int i = 1; i <= 3; ++i) {
+    rep.publish(sample_stack("v" + std::to_string(i)),
+                {sample_event("web", EventKind::died, std::to_string(i))});
+    REQUIRE(eventually([&] { return rep.counters().spooled >= static_cast<unsigned>(i); }));
+  }
+  auto files = spool_files(tmp.path);
+  REQUIRE(files.size() == 3);
+  // The middle one's events turn into the wrong type behind the reporter's back.
+  auto middle = json::parse(**read_file(files[1], 1 << 20));
+  middle["events"][0]["id"] = json::object({{"nested", true}});
+  REQUIRE(write_file_atomic(files[1], middle.dump(), 0600));
+
+  FakeDashboard dash("", port);
+  auto r = dash.wait_for([](const json& x) { return x["documents"].size() >= 2; }, 15s);
+  INFO(r.dump(2));
+  INFO(logs.text());
+  REQUIRE(r["violations"].empty());
+  REQUIRE(r["documents"].size() == 2);
+  CHECK(r["documents"][0]["config_version"] == "v1");
+  CHECK(r["documents"][1]["config_version"] == "v3");
+  REQUIRE(eventually([&] { return rep.counters().waiting == 0; }));
+  CHECK(logs.text().find("moved aside") != std::string::npos);
+  std::ifstream aside(files[1] + ".corrupt");
+  CHECK(aside.good());
+}
+
+TEST_CASE("Reporter: only the newest set-aside spool files are kept", "[reporter][spool]") {
+  TempDir tmp;
+  REQUIRE(ensure_dir(tmp / "spool", 0700));
+  for (int i = 1; i <= 20; ++i) {
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "spool/r%020d.json.corrupt", i);
+    write_text(tmp / buf, "garbage", 0600);
+  }
+  FakeDashboard dash;
+  auto settings = settings_for(dash.port(), "");
+  Reporter rep(settings, "t-report", tmp.path, nullptr, fast_options());
+  auto names = list_dir(tmp / "spool");
+  REQUIRE(names);
+  std::vector<std::string> aside;
+  for (const auto& n : *names)
+    if (n.ends_with(".corrupt")) aside.push_back(n);
+  REQUIRE(aside.size() == 16);
+  CHECK(aside.front() == "r00000000000000000005.json.corrupt");
+  CHECK(aside.back() == "r00000000000000000020.json.corrupt");
+}
+
 TEST_CASE("Reporter: over the spool bounds, snapshots collapse but events are kept", "[reporter]") {
   TempDir tmp;
   int port = free_port();
