@@ -547,7 +547,9 @@ void parse_agent(Ctx& c, const toml::node& node, AgentSettings& a) {
   const std::string path = "agent";
   auto* t = get_table(c, node, path);
   if (!t) return;
-  check_keys(c, *t, path, {"project", "config_version", "update_interval", "pull_concurrency"});
+  check_keys(c, *t, path,
+             {"project", "config_version", "update_interval", "pull_concurrency",
+              "pull_inactivity_timeout"});
   if (auto* n = t->get("project")) {
     std::string p = join(path, "project");
     if (auto s = get_str(c, *n, p)) {
@@ -579,6 +581,10 @@ void parse_agent(Ctx& c, const toml::node& node, AgentSettings& a) {
   if (auto* n = t->get("pull_concurrency"))
     if (auto v = get_int_range(c, *n, join(path, "pull_concurrency"), 1, 16))
       a.pull_concurrency = static_cast<int>(*v);
+  if (auto* n = t->get("pull_inactivity_timeout"))
+    if (auto d = get_duration_min(c, *n, join(path, "pull_inactivity_timeout"), Millis{1000}, false,
+                                  "expected at least \"1s\", e.g. \"2m\""))
+      a.pull_inactivity_timeout = *d;
 }
 
 bool valid_region(std::string_view r) {

@@ -112,6 +112,7 @@ struct AgentSettings {
   std::string config_version;
   Millis update_interval{0};  // 0 = only at start, on SIGHUP and on Update()
   int pull_concurrency = 3;
+  Millis pull_inactivity_timeout{120 * 1000};  // a pull with no progress this long is aborted
 };
 
 struct AwsSettings {

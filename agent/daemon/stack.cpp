@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 
@@ -124,6 +125,11 @@ void Stack::make_image_source() {
     auto it = state_.services.find(service);
     return it == state_.services.end() ? std::string() : it->second.last_good.image_id;
   };
+  // A pull whose progress stream stays silent this long is aborted (and retried): a stalled
+  // registry must not hang `berth up` or the daemon's converge for ever.
+  auto inactivity = static_cast<int>((cfg_.agent.pull_inactivity_timeout.count() + 999) / 1000);
+  io.pull.inactivity_timeout_s = inactivity;
+  io.pull.first_byte_timeout_s = std::min(io.pull.first_byte_timeout_s, inactivity);
   images_ = std::make_unique<registry::RegistryImageSource>(*engine_, cfg_, io);
 }
 

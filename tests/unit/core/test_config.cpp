@@ -317,6 +317,7 @@ project = "My Stack!"
 config_version = "2026.11.1"
 update_interval = "15m"
 pull_concurrency = 5
+pull_inactivity_timeout = "45s"
 [aws]
 region = "eu-central-1"
 [dashboard]
@@ -335,6 +336,7 @@ heartbeat = "30s"
   CHECK(c.agent.config_version == "2026.11.1");
   CHECK(c.agent.update_interval == Millis{15 * 60 * 1000});
   CHECK(c.agent.pull_concurrency == 5);
+  CHECK(c.agent.pull_inactivity_timeout == Millis{45000});
   CHECK(c.aws.region == "eu-central-1");
   REQUIRE(c.dashboard);
   CHECK(c.dashboard->url == "https://dash.example.com/api/servers/{instance_id}/containers");
@@ -348,6 +350,7 @@ heartbeat = "30s"
   REQUIRE(defaults.ok());
   CHECK(defaults.config->agent.pull_concurrency == 3);
   CHECK(defaults.config->agent.update_interval == Millis{0});
+  CHECK(defaults.config->agent.pull_inactivity_timeout == Millis{120000});
   CHECK_FALSE(defaults.config->dashboard);
 }
 
@@ -358,6 +361,9 @@ TEST_CASE("config: [agent] [aws] [dashboard] errors", "[config]") {
   CHECK(only_error("[agent]\nupdate_interval = \"10ms\"\n") ==
         "berth.toml:2:19: agent.update_interval: \"10ms\" is too short (expected \"0\" (never) or "
         "at least \"1s\", e.g. \"15m\")");
+  CHECK(only_error("[agent]\npull_inactivity_timeout = \"500ms\"\n") ==
+        "berth.toml:2:27: agent.pull_inactivity_timeout: \"500ms\" is too short (expected at "
+        "least \"1s\", e.g. \"2m\")");
   CHECK(only_error("[aws]\nregion = \"US East\"\n") ==
         "berth.toml:2:10: aws.region: \"US East\" is not an AWS region (expected e.g. "
         "\"us-east-2\")");
