@@ -23,8 +23,9 @@ enum class ErrorKind {
 
 struct Error {
   ErrorKind kind = ErrorKind::generic;
-  std::string message;  // names the thing and the cause; never contains a secret
-  int http_status = 0;  // when the error came from an HTTP peer
+  std::string message;    // names the thing and the cause; never contains a secret
+  int http_status = 0;    // when the error came from an HTTP peer
+  int retry_after_s = 0;  // a peer's Retry-After (seconds) on 429/503; 0 = none given
   bool retryable() const {
     return kind == ErrorKind::unavailable || kind == ErrorKind::timeout ||
            kind == ErrorKind::throttled || http_status >= 500;

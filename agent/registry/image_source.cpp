@@ -92,6 +92,9 @@ Result<engine::ImageStatus> RegistryImageSource::ensure(const ServiceSpec& svc,
       if (r || attempt >= opts_.attempts || !r.error().retryable()) return r;
       std::uniform_int_distribution<long long> jitter(0, delay.count() / 2);
       auto wait = delay + std::chrono::milliseconds(jitter(rng));
+      // A registry that says when to come back (429/503 Retry-After) is believed, up to 5 min.
+      if (auto ra = std::chrono::milliseconds(1000LL * r.error().retry_after_s); ra > wait)
+        wait = ra;
       spdlog::warn("{}: {} (attempt {}/{}, retrying in {} ms)", svc.name, r.error().message,
                    attempt, opts_.attempts, wait.count());
       std::this_thread::sleep_for(wait);

@@ -1,5 +1,6 @@
 #include "registry/manifest.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <cctype>
 #include <limits>
@@ -67,6 +68,18 @@ std::string registry_error_detail(const std::string& body) {
 }
 
 }  // namespace
+
+int retry_after_seconds(std::string_view h) {
+  while (!h.empty() && (h.front() == ' ' || h.front() == '\t')) h.remove_prefix(1);
+  while (!h.empty() && (h.back() == ' ' || h.back() == '\t')) h.remove_suffix(1);
+  if (h.empty() || h.size() > 9) return 0;
+  int v = 0;
+  for (char c : h) {
+    if (c < '0' || c > '9') return 0;
+    v = v * 10 + (c - '0');
+  }
+  return std::min(v, 300);
+}
 
 std::optional<Challenge> parse_www_authenticate(std::string_view h) {
   size_t i = 0;
@@ -429,11 +442,12 @@ Error RegistryClient::Impl::status_error(const ImageRef& ref, AuthProvider* auth
                        (ecr ? " (the instance role needs ecr:BatchGetImage)" : ""),
                    status};
     case 429: {
-      std::string retry = resp.header("retry-after");
+      int retry = retry_after_seconds(resp.header("retry-after"));
       return Error{ErrorKind::throttled,
                    "registry " + registry + " throttled the manifest request for " + image +
-                       " (HTTP 429" + (retry.empty() ? "" : ", retry after " + retry + " s") + ")",
-                   status};
+                       " (HTTP 429" +
+                       (retry > 0 ? ", retry after " + std::to_string(retry) + " s" : "") + ")",
+                   status, retry};
     }
     default:
       break;
@@ -442,7 +456,7 @@ Error RegistryClient::Impl::status_error(const ImageRef& ref, AuthProvider* auth
     return Error{ErrorKind::unavailable,
                  "registry " + registry + " failed the manifest request for " + image + " (HTTP " +
                      std::to_string(status) + ")" + suffix,
-                 status};
+                 status, retry_after_seconds(resp.header("retry-after"))};
   return Error{ErrorKind::invalid_input,
                "registry " + registry + " answered HTTP " + std::to_string(status) + " for " +
                    image + suffix,

@@ -60,6 +60,10 @@ struct Challenge {
 };
 std::optional<Challenge> parse_www_authenticate(std::string_view header);
 
+// A Retry-After header in delta-seconds ("7"): the seconds, capped at 300; 0 for an empty,
+// malformed or HTTP-date value (the caller's own backoff applies then).
+int retry_after_seconds(std::string_view header);
+
 bool is_loopback_host(std::string_view host);
 // "https://<host>" or "http://<host>" (see the scheme rule above).
 std::string registry_base_url(const std::string& host, bool insecure);

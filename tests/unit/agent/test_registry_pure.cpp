@@ -71,6 +71,18 @@ TEST_CASE("parse_www_authenticate", "[registry]") {
   CHECK_FALSE(parse_www_authenticate(""));
 }
 
+TEST_CASE("retry_after_seconds: delta-seconds only, capped", "[registry]") {
+  CHECK(retry_after_seconds("3") == 3);
+  CHECK(retry_after_seconds(" 12 ") == 12);
+  CHECK(retry_after_seconds("0") == 0);
+  CHECK(retry_after_seconds("86400") == 300);
+  CHECK(retry_after_seconds("9999999999999") == 0);
+  CHECK(retry_after_seconds("") == 0);
+  CHECK(retry_after_seconds("-5") == 0);
+  CHECK(retry_after_seconds("1.5") == 0);
+  CHECK(retry_after_seconds("Wed, 21 Oct 2026 07:28:00 GMT") == 0);
+}
+
 TEST_CASE("scheme: https unless insecure or loopback", "[registry]") {
   CHECK(registry_base_url("123456789012.dkr.ecr.us-east-2.amazonaws.com", false) ==
         "https://123456789012.dkr.ecr.us-east-2.amazonaws.com");
