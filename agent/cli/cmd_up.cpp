@@ -105,6 +105,11 @@ int cmd_up(const Options& o) {
     return kExitOk;
   }
   auto report = (*stack)->converge();
+  // The stack runs, but what berth knows about it (last-known-good images, rollback targets)
+  // could not be saved: said at the end, where it is seen; the exit code stays the converge's.
+  if (!(*stack)->state_warning().empty())
+    std::fprintf(stderr, "warning: %s (the stack keeps running; rollback memory is not saved)\n",
+                 (*stack)->state_warning().c_str());
   // Services that run, but not what was asked for: on the last-known-good image because the
   // registry could not be reached (still a success), or on the previous image after a failed
   // update (rolled back, or the new image could not be pulled).

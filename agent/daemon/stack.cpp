@@ -65,10 +65,18 @@ void Stack::save_state() {
   }
   auto dir = ensure_dir(opts_.state_dir, 0700);
   auto w = dir ? write_file_atomic(opts_.state_dir + "/state.json", data, 0600) : dir;
+  // Said once when the state directory stops being writable (every step of an update saves
+  // the state: a read-only or full disk would otherwise repeat the same warning for each), and
+  // once when it works again.
   if (!w) {
+    bool first = !state_unwritable_;
+    state_unwritable_ = true;
     state_warning_ = "cannot write state to " + opts_.state_dir + ": " + w.error().message;
-    spdlog::warn("{} (the stack keeps running; rollback memory is not persisted)", state_warning_);
+    if (first)
+      spdlog::warn("{} (the stack keeps running; rollback memory is not saved)", state_warning_);
   } else {
+    if (state_unwritable_) spdlog::info("state directory {} is writable again", opts_.state_dir);
+    state_unwritable_ = false;
     state_warning_.clear();
   }
 }

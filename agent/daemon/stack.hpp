@@ -59,6 +59,7 @@ class Stack {
   std::unique_ptr<engine::ImageSource> images_;
   LocalState state_;
   std::string state_warning_;
+  bool state_unwritable_ = false;  // the last save failed (warned once)
   std::mutex state_mutex_;
 
   void make_image_source();
