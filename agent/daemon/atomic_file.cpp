@@ -129,7 +129,9 @@ Result<void> ensure_dir(const std::string& path, mode_t mode) {
     cur = path.substr(0, pos);
     if (cur.empty()) continue;
     bool last = pos == std::string::npos || pos + 1 == path.size();
-    if (::mkdir(cur.c_str(), last ? mode : 0755) != 0 && errno != EEXIST)
+    // Directories created on the way are as private as the last one (the state directory's
+    // report/spool must not leave report/ world-readable); existing ones are left alone.
+    if (::mkdir(cur.c_str(), last ? mode : (mode | S_IRWXU)) != 0 && errno != EEXIST)
       return io_fail("create directory", cur, errno);
     if (last) break;
   }

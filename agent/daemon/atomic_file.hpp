@@ -22,7 +22,8 @@ Result<void> write_file_atomic(const std::string& path, std::string_view data, m
 // Whole file, or nullopt when it does not exist. Larger than max_bytes is an error.
 Result<std::optional<std::string>> read_file(const std::string& path, std::size_t max_bytes);
 
-// mkdir -p; the last component gets `mode` (an existing directory is chmod'ed to it).
+// mkdir -p; the last component gets `mode` (an existing directory is chmod'ed to it), the
+// components it creates on the way `mode | 0700`.
 Result<void> ensure_dir(const std::string& path, mode_t mode = 0700);
 
 // unlink + fsync of the directory; a missing file is not an error.

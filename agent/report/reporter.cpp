@@ -412,7 +412,11 @@ void Reporter::set_waiting_counters() {
 
 void Reporter::load_state() {
   last_state_save_ = Clock::now();
-  if (auto r = ensure_dir(spool_dir_, 0700); !r) {
+  // The report directory (spool, cached desired state) is private like the state directory,
+  // also when an older berth created it 0755.
+  auto r = ensure_dir(spool_dir_.substr(0, spool_dir_.rfind('/')), 0700);
+  if (r) r = ensure_dir(spool_dir_, 0700);
+  if (!r) {
     spool_ok_ = false;
     spdlog::error("dashboard spool: {}; reports are kept in memory only", r.error().message);
     stream_ = random_hex(16);

@@ -82,8 +82,11 @@ TEST_CASE("write_file_atomic: exact mode, replaces, leaves no temp file", "[atom
   CHECK(bad.error().message.find("no/such/dir/file.tmp.") != std::string::npos);
 
   REQUIRE(ensure_dir(tmp / "a/b/c", 0700));
-  REQUIRE(::stat((tmp / "a/b/c").c_str(), &st) == 0);
-  CHECK((st.st_mode & 07777) == 0700);
+  for (const char* d : {"a", "a/b", "a/b/c"}) {  // created on the way: as private
+    INFO(d);
+    REQUIRE(::stat((tmp / d).c_str(), &st) == 0);
+    CHECK((st.st_mode & 07777) == 0700);
+  }
   REQUIRE(remove_file_durable(path));
   REQUIRE(remove_file_durable(path));  // already gone: fine
 }
