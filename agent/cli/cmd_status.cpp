@@ -16,6 +16,7 @@
 #include "daemon/logging.hpp"
 #include "daemon/reconciler.hpp"
 #include "engine/engine.hpp"
+#include "report/token.hpp"
 
 namespace berth::cli {
 
@@ -146,6 +147,12 @@ int cmd_run(const Options& o) {
     return kExitConfig;
   }
   (void)code;
+  if (outcome.config->dashboard) {
+    if (auto t = report::check_dashboard_token_file(*outcome.config->dashboard); !t) {
+      spdlog::critical("{}: {}; not starting (exit 78)", path, t.error().message);
+      return kExitConfig;
+    }
+  }
   daemon::RunOptions ro;
   ro.config_path = path;
   ro.state_dir = o.state_path();

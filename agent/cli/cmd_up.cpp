@@ -15,6 +15,7 @@
 #include "daemon/stack.hpp"
 #include "engine/engine.hpp"
 #include "engine/lifecycle.hpp"
+#include "report/token.hpp"
 
 namespace berth::cli {
 
@@ -27,6 +28,12 @@ int cmd_check_config(const Options& o) {
     std::fprintf(stderr, "%s: %zu error%s\n", path.c_str(), outcome.diagnostics.size(),
                  outcome.diagnostics.size() == 1 ? "" : "s");
     return kExitConfig;
+  }
+  if (outcome.config->dashboard) {
+    if (auto t = report::check_dashboard_token_file(*outcome.config->dashboard); !t) {
+      std::fprintf(stderr, "%s: %s\n", path.c_str(), t.error().message.c_str());
+      return kExitConfig;
+    }
   }
   std::printf("%s: ok (project %s, %zu service%s)\n", path.c_str(),
               outcome.config->agent.project.c_str(), outcome.config->services.size(),

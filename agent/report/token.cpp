@@ -89,23 +89,43 @@ Result<std::string> read_secret_file(const std::string& path, const std::string&
   return token;
 }
 
-Result<std::string> read_dashboard_token(const DashboardSettings& settings) {
-  // The systemd credential first: systemd reads /etc/berth/dashboard.token as root and hands it
-  // to the unprivileged service. berth.service sets an empty default credential (SetCredential=)
-  // for hosts without the file: empty means "not configured here", so token_file applies.
+namespace {
+
+// The systemd credential's path when there is a usable one, else "". systemd reads
+// /etc/berth/dashboard.token as root and hands it to the unprivileged service. berth.service
+// sets an empty default credential (SetCredential=) for hosts without the file: empty means
+// "not configured here", so token_file applies.
+std::string credential_path() {
   const char* creds = std::getenv("CREDENTIALS_DIRECTORY");
-  if (creds && *creds) {
-    std::string path = std::string(creds) + "/dashboard-token";
-    struct stat st {};
-    // Only whitespace (berth.service's SetCredential= default) = no credential on this host.
-    bool blank = ::stat(path.c_str(), &st) == 0 && st.st_size <= 2;
-    if (blank) {
-      auto raw = read_file(path, 16);
-      blank = raw && *raw && (*raw)->find_first_not_of(" \t\r\n") == std::string::npos;
-    }
-    if (!blank && ::stat(path.c_str(), &st) == 0)
-      return read_secret_file(path, "dashboard token credential");
+  if (!creds || !*creds) return "";
+  std::string path = std::string(creds) + "/dashboard-token";
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return "";
+  // Only whitespace (berth.service's SetCredential= default) = no credential on this host.
+  if (st.st_size <= 2) {
+    auto raw = read_file(path, 16);
+    if (raw && *raw && (*raw)->find_first_not_of(" \t\r\n") == std::string::npos) return "";
   }
+  return path;
+}
+
+}  // namespace
+
+Result<void> check_dashboard_token_file(const DashboardSettings& settings) {
+  if (settings.token_file.empty() || !credential_path().empty()) return {};
+  const std::string& path = settings.token_file;
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) return {};
+  if ((st.st_mode & (S_IRGRP | S_IROTH)) != 0)
+    return fail("dashboard token file " + path + " has mode " + mode_text(st.st_mode) +
+                    ": readable by group/others (chmod 600 " + path + ")",
+                ErrorKind::config);
+  return {};
+}
+
+Result<std::string> read_dashboard_token(const DashboardSettings& settings) {
+  if (auto cred = credential_path(); !cred.empty())
+    return read_secret_file(cred, "dashboard token credential");
   if (!settings.token_file.empty())
     return read_secret_file(settings.token_file, "dashboard token file");
   return std::string();

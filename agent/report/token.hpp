@@ -25,6 +25,12 @@ Result<std::string> read_secret_file(const std::string& path, const std::string&
 // token_file if set; else $CREDENTIALS_DIRECTORY/dashboard-token if it exists; else "".
 Result<std::string> read_dashboard_token(const DashboardSettings& settings);
 
+// For `berth run` and `berth check-config`: the token file berth would read (the systemd
+// credential takes precedence and is not checked) must not be readable by group/others; that is
+// refused as a configuration error (exit 78) instead of failing every report later. A missing
+// file is not an error here: reports wait (spooled) until it appears.
+Result<void> check_dashboard_token_file(const DashboardSettings& settings);
+
 // A provider that re-reads the token on every call (so a rotated token is picked up).
 TokenProvider make_token_provider(const DashboardSettings& settings);
 

@@ -654,6 +654,32 @@ TEST_CASE("token: systemd credential, trimming, bad content", "[token]") {
   CHECK(g.error().message.find("has mode 0640") != std::string::npos);
 }
 
+TEST_CASE("token: the start-up check refuses a file group/others can read", "[token]") {
+  TempDir tmp;
+  ::unsetenv("CREDENTIALS_DIRECTORY");
+  DashboardSettings s;
+  CHECK(check_dashboard_token_file(s));  // no token file configured
+  s.token_file = tmp / "missing";
+  CHECK(check_dashboard_token_file(s));  // not there (yet): reports wait, not a start-up error
+  write_text(tmp / "ok", "tok\n", 0600);
+  s.token_file = tmp / "ok";
+  CHECK(check_dashboard_token_file(s));
+  write_text(tmp / "open", "tok\n", 0644);
+  s.token_file = tmp / "open";
+  auto r = check_dashboard_token_file(s);
+  REQUIRE_FALSE(r);
+  CHECK(r.error().kind == berth::ErrorKind::config);
+  CHECK(r.error().message == "dashboard token file " + s.token_file +
+                                 " has mode 0644: readable by group/others (chmod 600 " +
+                                 s.token_file + ")");
+  // A systemd credential is what berth reads then: the unused file is not checked.
+  ::mkdir((tmp / "creds").c_str(), 0700);
+  write_text(tmp / "creds/dashboard-token", "cred-token\n", 0400);
+  ::setenv("CREDENTIALS_DIRECTORY", (tmp / "creds").c_str(), 1);
+  CHECK(check_dashboard_token_file(s));
+  ::unsetenv("CREDENTIALS_DIRECTORY");
+}
+
 TEST_CASE("Reporter: heartbeat resends the snapshot when nothing changes", "[reporter]") {
   TempDir tmp;
   FakeDashboard dash;
