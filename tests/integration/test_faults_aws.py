@@ -1,0 +1,73 @@
+"""Issue 9, faults: AWS credentials misbehaving during an update (fake IMDSv2 -> strict fake ECR
+with SigV4 checked by botocore -> registry behind a fault proxy that checks the ECR token).
+
+  * the ECR token expires between berth's tag lookup and dockerd's pull: renewed once, the
+    update completes;
+  * IMDS throttles (429) the credential fetch: retried, the update completes;
+  * the instance role's keys are rotated between two runs (the old ones rejected by ECR): the
+    second run signs with the new keys.
+No secret of any of them appears in berth's output or state directory."""
+import secrets
+
+import berth_testlib as lib
+from faults_lib import (auth_proxy, images, project, snapshot, started, world)  # noqa: F401
+
+
+def test_ecr_token_expires_mid_update(world, images, auth_proxy, berth, project):
+    proxy = auth_proxy
+    before, d2 = started(world, images, proxy, berth, project)
+    new_pw = "t-faults-pw2-" + secrets.token_urlsafe(16)
+    expired = []
+
+    def expire(method, path):
+        # berth has checked the new digest's manifest: the token it holds expires now, and ECR
+        # hands out a new one from here on.
+        proxy.set_passwords({new_pw})
+        world.ecr.password = new_pw
+        expired.append(path)
+    proxy.add(lambda m, p, ua: m == "GET" and "/manifests/sha256:" in p and
+              not proxy.is_docker(ua), "pass", count=1, after=expire)
+    ok_before = world.ecr.stats()["ok"]
+    r = berth.up(env=world.env(), check=0)
+    print(r.stdout + r.stderr)
+    assert expired, "berth did not fetch the new manifest"
+    # dockerd's first pull attempt carried the expired token and was refused ...
+    refused = [e for e in proxy.log()
+               if e[3] == 401 and proxy.is_docker(e[4]) and "/manifests/" in e[2]]
+    assert refused, proxy.log()
+    # ... berth renewed the token once (one ECR call for the run, one renewal) and pulled.
+    assert world.ecr.stats()["ok"] - ok_before == 2
+    c = snapshot(project)[f"{project}-api-1"]
+    assert c[1:] == ("running", d2) and c[0] != before[f"{project}-api-1"][0]
+    lib.assert_no_secrets(world.secrets() + [new_pw], r.stdout, r.stderr, state_dir=berth.state)
+
+
+def test_imds_throttled_then_credentials_rotated(world, images, auth_proxy, berth, project):
+    proxy = auth_proxy
+    throttled0 = world.imds.stats_["throttled"]
+    world.imds.mode, world.imds.mode_count = "throttle", 2
+    before, d2 = started(world, images, proxy, berth, project)  # berth up #1, throttled twice
+    assert world.imds.stats_["throttled"] - throttled0 == 2
+    assert world.imds.mode == "ok"
+
+    # The role's credentials rotate; ECR forgets the old key.
+    old_key = world.access_key
+    new = {"AccessKeyId": "ASIAT" + secrets.token_hex(6).upper(),
+           "SecretAccessKey": "t-faults/" + secrets.token_urlsafe(24),
+           "Token": "t-faults-session//" + secrets.token_urlsafe(32) + "=="}
+    world.ecr.keys[new["AccessKeyId"]] = {"secret": new["SecretAccessKey"], "token": new["Token"]}
+    old = world.ecr.keys.pop(old_key)
+    world.imds.rotate(new["AccessKeyId"], new["SecretAccessKey"], new["Token"])
+    try:
+        rejected0 = sum(world.ecr.stats()["rejected"].values())
+        r = berth.up(env=world.env(), check=0)
+        print(r.stdout + r.stderr)
+        assert sum(world.ecr.stats()["rejected"].values()) == rejected0  # never the old key
+        c = snapshot(project)[f"{project}-api-1"]
+        assert c[1:] == ("running", d2) and c[0] != before[f"{project}-api-1"][0]
+        lib.assert_no_secrets(world.secrets() + [new["SecretAccessKey"], new["Token"]],
+                              r.stdout, r.stderr, state_dir=berth.state)
+    finally:
+        world.ecr.keys.pop(new["AccessKeyId"], None)
+        world.ecr.keys[old_key] = old
+        world.imds.rotate(old_key, world.secret_key, world.session_token)
