@@ -3,9 +3,10 @@ credentials rotating under a running daemon.
 
 One `berth run` (private D-Bus, sd_notify) deploys and then updates an image from a registry that
 takes only the ECR token (behind a fault proxy that checks it), with AWS keys from the fake IMDS,
-and reports to a fake dashboard with a bearer token. Before the update, the ECR token expires
-and the instance role's keys rotate (ECR forgets the old key): the daemon must renew the token,
-find its cached keys refused, fetch the new ones once, and update. The dashboard cuts its first
+and reports to a fake dashboard with a bearer token. Before the update, the ECR token expires,
+the instance role's keys rotate (ECR forgets the old key) and the IMDSv2 session token expires:
+the daemon must renew the ECR token, find its cached keys refused, get a new IMDS token, fetch
+the new keys once, and update. The dashboard cuts its first
 answer mid-body (the report was recorded: the retry must be deduplicated, not counted twice)
 and answers slowly during the update. Every secret value (old and new) is recognisable and
 searched for in everything berth produced: the daemon's output, the CLI's output, D-Bus
@@ -70,6 +71,8 @@ def rotate_everything(world, proxy):
     world.ecr.keys[ak] = {"secret": sk, "token": st}
     old = world.ecr.keys.pop(old_key)
     world.imds.rotate(ak, sk, st)
+    with world.imds.lock:
+        world.imds.tokens.clear()  # and the IMDSv2 session token berth holds expires too
 
     def undo():
         world.ecr.keys.pop(ak, None)
@@ -106,6 +109,7 @@ def test_full_update_leaks_no_secret(world, images, auth_proxy, berth, project, 
         dash.set_mode("slow", delay=1.5, count=2)
         d2 = images.tag(tag, "v2")
         ecr0 = world.ecr.stats()
+        imds0 = dict(world.imds.stats_)
         new_secrets, undo = rotate_everything(world, proxy)
         outputs.append(d.cli("update", check=0))
         lib.wait_for(lambda: snapshot(project).get(f"{project}-api-1", (0, 0, 0))[1:] ==
@@ -124,6 +128,7 @@ def test_full_update_leaks_no_secret(world, images, auth_proxy, berth, project, 
         assert d.stop() == 0
         log = d.output()
         ecr1 = world.ecr.stats()
+        imds1 = dict(world.imds.stats_)
     finally:
         d.close()
         dash.stop()
@@ -146,6 +151,10 @@ def test_full_update_leaks_no_secret(world, images, auth_proxy, berth, project, 
     rejected = {k: v - ecr0["rejected"].get(k, 0) for k, v in ecr1["rejected"].items()}
     assert {k: v for k, v in rejected.items() if v} == {"UnrecognizedClientException": 1}
     assert ecr1["ok"] - ecr0["ok"] == 1
+    # The expired IMDSv2 token was refused once and replaced (one new PUT).
+    assert imds1["unauthorized"] - imds0["unauthorized"] == 1
+    assert imds1["token_puts"] - imds0["token_puts"] == 1
+    assert imds1["creds_served"] - imds0["creds_served"] == 1
 
     # Not a single secret anywhere.
     secret_values = world.secrets() + new_secrets + [token]
