@@ -18,7 +18,9 @@ client that passes here is a client that works against AWS:
 
 Control plane (never part of the ECR API): /_control/...
   GET  /_control/stats    -> {"calls", "ok", "rejected": {type: n}, "last_signed_headers", ...}
-  POST /_control/mode     {"mode": "ok"|"deny"|"error500"|"throttle"}
+  POST /_control/mode     {"mode": "ok"|"deny"|"error500"|"throttle", "count": N}
+                          (count: only the next N well-signed calls, then "ok"; absent: until
+                          changed)
   POST /_control/config   {"lifetime": seconds, "password": "...",
                            "add_key": {"access_key","secret","token"}}
   POST /_control/reset    counters to zero
@@ -76,6 +78,7 @@ class FakeEcr:
         self.region = region
         self.proxy_endpoint = proxy_endpoint
         self.mode = "ok"
+        self.mode_count = None  # None: the mode stays until changed
         self.lock = threading.Lock()
         self.reset()
         self._server = ThreadingHTTPServer((host, port), self._handler_class())
@@ -213,6 +216,10 @@ class FakeEcr:
         with self.lock:
             self.last_body = doc
             mode = self.mode
+            if mode != "ok" and self.mode_count is not None:
+                self.mode_count -= 1
+                if self.mode_count <= 0:
+                    self.mode, self.mode_count = "ok", None
         if mode == "deny":
             raise AwsError(400, "AccessDeniedException",
                            "User: arn:aws:sts::%s:assumed-role/msd-role/i-0123456789abcdef0 is "
@@ -241,8 +248,11 @@ class FakeEcr:
         if verb == "mode":
             if doc.get("mode") not in ("ok", "deny", "error500", "throttle"):
                 return 400, {"error": "unknown mode"}
+            count = doc.get("count")
+            if count is not None and (not isinstance(count, int) or count < 1):
+                return 400, {"error": "count must be a positive integer"}
             with self.lock:
-                self.mode = doc["mode"]
+                self.mode, self.mode_count = doc["mode"], count
             return 200, {"mode": self.mode}
         if verb == "config":
             with self.lock:

@@ -3,7 +3,8 @@ with SigV4 checked by botocore -> registry behind a fault proxy that checks the 
 
   * the ECR token expires between berth's tag lookup and dockerd's pull: renewed once, the
     update completes;
-  * IMDS throttles (429) the credential fetch: retried, the update completes;
+  * IMDS throttles (429) the credential fetch and ECR throttles GetAuthorizationToken
+    (ThrottlingException): both retried, the deployment completes;
   * the instance role's keys are rotated between two runs (the old ones rejected by ECR): the
     second run signs with the new keys.
 No secret of any of them appears in berth's output or state directory."""
@@ -42,13 +43,21 @@ def test_ecr_token_expires_mid_update(world, images, auth_proxy, berth, project)
     lib.assert_no_secrets(world.secrets() + [new_pw], r.stdout, r.stderr, state_dir=berth.state)
 
 
-def test_imds_throttled_then_credentials_rotated(world, images, auth_proxy, berth, project):
+def test_throttled_imds_and_ecr_then_credentials_rotated(world, images, auth_proxy, berth,
+                                                         project):
     proxy = auth_proxy
     throttled0 = world.imds.stats_["throttled"]
+    ecr_throttled0 = world.ecr.stats()["rejected"].get("ThrottlingException", 0)
     world.imds.mode, world.imds.mode_count = "throttle", 2
-    before, d2 = started(world, images, proxy, berth, project)  # berth up #1, throttled twice
+    world.ecr.mode, world.ecr.mode_count = "throttle", 2
+    try:
+        # berth up #1: IMDS answers 429 twice, then ECR answers ThrottlingException twice.
+        before, d2 = started(world, images, proxy, berth, project)
+    finally:
+        world.imds.mode, world.imds.mode_count = "ok", None
+        world.ecr.mode, world.ecr.mode_count = "ok", None
     assert world.imds.stats_["throttled"] - throttled0 == 2
-    assert world.imds.mode == "ok"
+    assert world.ecr.stats()["rejected"].get("ThrottlingException", 0) - ecr_throttled0 == 2
 
     # The role's credentials rotate; ECR forgets the old key.
     old_key = world.access_key
