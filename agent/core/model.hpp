@@ -138,6 +138,7 @@ struct RegistrySettings {
   std::string region;                      // ecr; default from the host name, else ""
   std::string config_file;                 // docker-config; absolute, "" = ~/.docker/config.json
   bool insecure = false;                   // plain http (tests, local registries)
+  bool operator==(const RegistrySettings&) const = default;
 };
 
 struct Config {

@@ -142,7 +142,12 @@ void Stack::make_image_source() {
 }
 
 void Stack::set_config(Config cfg) {
+  // Registry credentials, the AWS region and the pull timeout live in the image source, made
+  // once: a reload that changes them needs a new one (cached tokens go with the old settings).
+  bool rebuild = cfg.registries != cfg_.registries || cfg.aws.region != cfg_.aws.region ||
+                 cfg.agent.pull_inactivity_timeout != cfg_.agent.pull_inactivity_timeout;
   cfg_ = std::move(cfg);
+  if (rebuild) make_image_source();
 }
 
 engine::LifecycleOptions Stack::lifecycle_options() const {
