@@ -6,12 +6,17 @@ with SigV4 checked by botocore -> registry behind a fault proxy that checks the 
   * IMDS throttles (429) the credential fetch and ECR throttles GetAuthorizationToken
     (ThrottlingException): both retried, the deployment completes;
   * the instance role's keys are rotated between two runs (the old ones rejected by ECR): the
-    second run signs with the new keys.
+    second run signs with the new keys;
+  * `berth run` started with the registry configured anonymous (every pull refused) picks up
+    the ECR settings from a reload (they used to be read once, at start).
 No secret of any of them appears in berth's output or state directory."""
 import secrets
+import uuid
 
 import berth_testlib as lib
-from faults_lib import (auth_proxy, images, project, snapshot, started, world)  # noqa: F401
+from daemon_fixture import Daemon
+from faults_lib import (CMD, auth_proxy, config, images, project, snapshot, started,  # noqa: F401
+                        world)
 
 
 def test_ecr_token_expires_mid_update(world, images, auth_proxy, berth, project):
@@ -80,3 +85,33 @@ def test_throttled_imds_and_ecr_then_credentials_rotated(world, images, auth_pro
         world.ecr.keys.pop(new["AccessKeyId"], None)
         world.ecr.keys[old_key] = old
         world.imds.rotate(old_key, world.secret_key, world.session_token)
+
+
+def test_reload_applies_new_registry_settings(world, images, berth, project, tmp_path):
+    tag = "r" + uuid.uuid4().hex[:8]
+    d1 = images.tag(tag, "v1")
+    image = f"{world.addr}/{images.repo}:{tag}"
+    berth.write(f'[agent]\nproject = "{project}"\n\n[registries."{world.addr}"]\nauth = "none"\n'
+                f'\n[services.api]\nimage = "{image}"\ncommand = {CMD}\n')
+    env = world.env()
+    d = Daemon(berth, str(tmp_path), env={k: v for k, v in env.items() if v is not None})
+    for k, v in env.items():
+        if v is None:
+            d.env.pop(k, None)
+    try:
+        d.start()
+        n = d.notify.wait_for("READY=1", timeout=60)
+        assert lib.containers(project) == {}  # anonymous: the registry refused the image
+        ok0 = world.ecr.stats()["ok"]
+        berth.write(config(project, world.addr, {"api": image}))
+        d.cli("reload", check=0)
+        d.notify.wait_for("READY=1", start=n, timeout=60)
+        assert snapshot(project)[f"{project}-api-1"][1:] == ("running", d1)
+        assert world.ecr.stats()["ok"] > ok0
+        assert d.stop() == 0
+        out = d.output()
+    finally:
+        d.close()
+    print(out)
+    assert "requires authentication" in out
+    lib.assert_no_secrets(world.secrets(), out, state_dir=berth.state)
