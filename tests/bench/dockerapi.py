@@ -108,12 +108,19 @@ class Docker:
     def networks(self, label):
         return self.request("GET", "/networks?filters=" + self.filters(label=[label]))
 
-    def remove_network(self, nid):
-        try:
-            self.request("DELETE", "/networks/%s" % nid)
-        except DockerError as e:
-            if e.status != 404:
-                raise
+    def remove_network(self, nid, attempts=40):
+        """dockerd 20.10 can still count the endpoint of a container it has just removed (force)
+        for a moment: retry "has active endpoints" (403) for up to ~10 s."""
+        for i in range(attempts):
+            try:
+                self.request("DELETE", "/networks/%s" % nid)
+                return
+            except DockerError as e:
+                if e.status == 404:
+                    return
+                if e.status != 403 or "active endpoints" not in str(e) or i == attempts - 1:
+                    raise
+                time.sleep(0.25)
 
     def pull(self, ref, username=None, password=None, server=None):
         """POST /images/create; raises on an error message in the progress stream."""
