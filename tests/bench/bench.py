@@ -515,9 +515,15 @@ def scenario_cold(bench, n, runs, warmup):
                 "maxrss_kb": p.maxrss_kb, "cpu": p.cpu, "first_create_at": t_created - t0,
                 "started_at": t_started - t0}
 
+    floor_runs = []
+
     def floor():
-        bench.docker.remove_project(f_project)
-        return floor_cold_start(bench, f_project, svcs_b)
+        # A fresh project (and network) per run: dockerd 20.10 sometimes keeps a stale endpoint
+        # on a network whose containers were force-removed, and the name could not be reused.
+        if floor_runs:
+            bench.docker.remove_project(floor_runs[-1])
+        floor_runs.append("%s%d" % (f_project, len(floor_runs)))
+        return floor_cold_start(bench, floor_runs[-1], svcs_b)
 
     log("cold N=%d" % n)
     out = alternate(runs, warmup, {"berth": berth, "compose": compose, "floor": floor})
@@ -525,7 +531,8 @@ def scenario_cold(bench, n, runs, warmup):
     out["ratio_floor"] = pair_ratios(out, "berth", "floor")
     for s in (b, c):
         s.down()
-    bench.docker.remove_project(f_project)
+    for fp in floor_runs:
+        bench.docker.remove_project(fp)
     return out
 
 

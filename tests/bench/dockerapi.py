@@ -5,6 +5,7 @@ import http.client
 import json
 import os
 import socket
+import sys
 import threading
 import time
 import urllib.parse
@@ -173,7 +174,10 @@ class Docker:
         for t in threads:
             t.join()
         for n in self.networks(label) or []:
-            self.remove_network(n["Id"])
+            try:
+                self.remove_network(n["Id"])
+            except DockerError as e:  # a stale endpoint (see remove_network): report, go on
+                print("clean-up of %s: %s" % (project, e), file=sys.stderr)
         vols = self.request("GET", "/volumes?filters=" + self.filters(label=[label]))
         for v in (vols or {}).get("Volumes") or []:
             try:
