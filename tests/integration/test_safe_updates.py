@@ -156,7 +156,7 @@ def test_failed_update_rolls_back_quarantines_and_takes_a_fixed_image(world, ber
 
     # The next runs do not retry the quarantined image.
     for attempt in range(2):
-        since = str(int(time.time()))
+        since = f"{time.time():.9f}"  # not truncated: events of the previous step stay out
         r2 = berth.up(env=world.env(), check=None)
         print(r2.stdout + r2.stderr)
         assert "quarantined" in r2.stdout + r2.stderr
@@ -304,7 +304,7 @@ def test_lost_state_dir_is_rebuilt_from_labels(world, berth, project):
     berth.up(env=world.env())
     before = ids(project)
     shutil.rmtree(berth.state)
-    since = str(int(time.time()))
+    since = f"{time.time():.9f}"  # not truncated: events of the previous step stay out
     r = berth.up(env=world.env())
     assert ids(project) == before and "(nothing to do)" in r.stdout
     assert events(project, since, "create", "stop", "destroy", "rename") == []
