@@ -85,7 +85,11 @@ class Daemon:
                          "WATCHDOG_USEC": str(watchdog_usec),
                          "BERTH_DBUS_ADDRESS": self.bus.address if self.bus else "none"})
         self.env.pop("WATCHDOG_PID", None)
-        self.env.update(env or {})
+        for k, v in (env or {}).items():  # None unsets (EcrWorld.env() clears the AWS_* vars)
+            if v is None:
+                self.env.pop(k, None)
+            else:
+                self.env[k] = v
         self.log_path = os.path.join(tmpdir, "berth-run.log")
         self.proc = None
 

@@ -88,10 +88,7 @@ def test_desired_pin_recreates_only_that_service(world, dash, berth, project, tm
     dash.set_desired('{"schema": "berth.desired/v1", "services": {}}')
 
     env = world.env()
-    d = Daemon(berth, str(tmp_path), env={k: v for k, v in env.items() if v is not None})
-    for k, v in env.items():
-        if v is None:
-            d.env.pop(k, None)
+    d = Daemon(berth, str(tmp_path), env=env)
     try:
         d.start()
         d.notify.wait_for("READY=1", timeout=120)

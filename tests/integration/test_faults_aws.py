@@ -94,10 +94,7 @@ def test_reload_applies_new_registry_settings(world, images, berth, project, tmp
     berth.write(f'[agent]\nproject = "{project}"\n\n[registries."{world.addr}"]\nauth = "none"\n'
                 f'\n[services.api]\nimage = "{image}"\ncommand = {CMD}\n')
     env = world.env()
-    d = Daemon(berth, str(tmp_path), env={k: v for k, v in env.items() if v is not None})
-    for k, v in env.items():
-        if v is None:
-            d.env.pop(k, None)
+    d = Daemon(berth, str(tmp_path), env=env)
     try:
         d.start()
         n = d.notify.wait_for("READY=1", timeout=60)

@@ -93,10 +93,7 @@ def test_full_update_leaks_no_secret(world, images, auth_proxy, berth, project, 
     berth.write(dashboard_config(project, proxy.addr, image, dash,
                                  write_token(tmp_path, token, 0o600)))
     env = world.env()
-    d = Daemon(berth, str(tmp_path), env={k: v for k, v in env.items() if v is not None})
-    for k, v in env.items():
-        if v is None:
-            d.env.pop(k, None)
+    d = Daemon(berth, str(tmp_path), env=env)
     outputs = []
     undo = None
     try:
