@@ -1,7 +1,6 @@
 #include "aws/common.hpp"
 
 #include <cctype>
-#include <cstdio>
 #include <ctime>
 
 extern char** environ;  // NOLINT
@@ -43,30 +42,47 @@ std::string redact(std::string text, std::initializer_list<std::string_view> sec
   return text;
 }
 
+namespace {
+// A fixed-width run of decimal digits at text[pos, pos + n). (sscanf's %2d would also take one
+// digit, a sign or blanks, and does not report overflow.)
+std::optional<int> fixed_digits(std::string_view text, size_t pos, size_t n) {
+  if (pos + n > text.size()) return std::nullopt;
+  int v = 0;
+  for (char c : text.substr(pos, n)) {
+    if (c < '0' || c > '9') return std::nullopt;
+    v = v * 10 + (c - '0');
+  }
+  return v;
+}
+}  // namespace
+
+// YYYY-MM-DDTHH:MM:SS[.fraction](Z|+00:00), as AWS writes it (IMDS, ECR, STS).
 std::optional<TimePoint> parse_iso8601(std::string_view text) {
-  int y = 0, mo = 0, d = 0, h = 0, mi = 0, s = 0;
-  std::string buf(text);
-  int consumed = 0;
-  if (std::sscanf(buf.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &s, &consumed) !=
-      6)
+  if (text.size() < 19 || text[4] != '-' || text[7] != '-' || text[10] != 'T' ||
+      text[13] != ':' || text[16] != ':')
     return std::nullopt;
-  if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || s > 60) return std::nullopt;
+  auto y = fixed_digits(text, 0, 4), mo = fixed_digits(text, 5, 2), d = fixed_digits(text, 8, 2),
+       h = fixed_digits(text, 11, 2), mi = fixed_digits(text, 14, 2),
+       s = fixed_digits(text, 17, 2);
+  if (!y || !mo || !d || !h || !mi || !s) return std::nullopt;
+  if (*mo < 1 || *mo > 12 || *d < 1 || *d > 31 || *h > 23 || *mi > 59 || *s > 60)
+    return std::nullopt;
   // The clock counts nanoseconds in 64 bits: only years 1678..2261 fit. AWS times are near now.
-  if (y < 1970 || y > 2200) return std::nullopt;
-  std::string_view rest = text.substr(static_cast<size_t>(consumed));
+  if (*y < 1970 || *y > 2200) return std::nullopt;
+  std::string_view rest = text.substr(19);
   if (!rest.empty() && rest.front() == '.') {
     rest.remove_prefix(1);
     while (!rest.empty() && std::isdigit(static_cast<unsigned char>(rest.front())))
       rest.remove_prefix(1);
   }
-  if (rest != "Z" && rest != "+00:00" && rest != "") return std::nullopt;
+  if (!rest.empty() && rest != "Z" && rest != "+00:00") return std::nullopt;
   std::tm tm{};
-  tm.tm_year = y - 1900;
-  tm.tm_mon = mo - 1;
-  tm.tm_mday = d;
-  tm.tm_hour = h;
-  tm.tm_min = mi;
-  tm.tm_sec = s;
+  tm.tm_year = *y - 1900;
+  tm.tm_mon = *mo - 1;
+  tm.tm_mday = *d;
+  tm.tm_hour = *h;
+  tm.tm_min = *mi;
+  tm.tm_sec = *s;
   std::time_t t = timegm(&tm);
   return std::chrono::system_clock::from_time_t(t);
 }

@@ -166,6 +166,14 @@ TEST_CASE("parse_iso8601 and redact", "[aws]") {
   CHECK(parse_iso8601("2026-11-23T16:43:53.123Z"));
   CHECK_FALSE(parse_iso8601("2026-11-23 16:43"));
   CHECK_FALSE(parse_iso8601("2026-13-23T16:43:53Z"));
+  // Strictly fixed-width fields: no single digits, signs, blanks or trailing junk.
+  CHECK_FALSE(parse_iso8601("2026-1-23T16:43:53Z"));
+  CHECK_FALSE(parse_iso8601("2026-11-23T16:43:+3Z"));
+  CHECK_FALSE(parse_iso8601(" 2026-11-23T16:43:53Z"));
+  CHECK_FALSE(parse_iso8601("2026-11-23T16:43:53Zjunk"));
+  CHECK_FALSE(parse_iso8601("2026-11-23T16:43:5"));
+  CHECK(parse_iso8601("2026-11-23T16:43:53+00:00"));
+  CHECK(parse_iso8601("2026-11-23T16:43:53"));
   CHECK(redact("key secretvalue in secretvalue", {"secretvalue", ""}) == "key *** in ***");
 }
 
