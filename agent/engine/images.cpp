@@ -5,7 +5,7 @@
 namespace berth::engine {
 
 Result<ImageStatus> LocalImageSource::ensure(const ServiceSpec& svc,
-                                             const ImageProgressFn& progress) {
+                                             const ImageProgressFn& progress, PullSlots& pulls) {
   auto ref = parse_image_ref(svc.image);
   if (!ref) return fail(ref.error());
   ImageStatus st;
@@ -17,6 +17,7 @@ Result<ImageStatus> LocalImageSource::ensure(const ServiceSpec& svc,
       return fail("image " + svc.image + " is not present locally and pull_policy is \"never\"",
                   ErrorKind::not_found);
     std::string tag = ref->digest.empty() ? ref->tag : ref->digest;
+    PullSlots::Held slot(pulls);
     auto pulled =
         engine_.pull_image(ref->familiar_name(), tag, PullOptions{}, [&](const PullProgress& p) {
           if (progress) progress(svc.name, p.percent);

@@ -162,25 +162,33 @@ ConvergeReport Lifecycle::up(const Config& cfg, const std::vector<std::string>& 
       names.push_back(name);
   for (const auto& n : names) rep.services[n].name = n;
 
-  // 1. Images first: every changed image is present before any container is touched.
+  // 1. Images first: every changed image is present before any container is touched. The
+  // checks (digest lookup, inspect) run up to image_check_concurrency at once, the pulls only
+  // pull_concurrency: a no-op converge of a large stack is bound by the checks' round trips.
   std::map<std::string, ImageStatus> images;
-  run_bounded(names, std::max(1, opts_.pull_concurrency), [&](const std::string& name) {
-    const ServiceSpec& svc = cfg.services.at(name);
-    auto st = images_.ensure(svc, [&](const std::string& s, int pct) {
-      if (hooks_.on_pull_progress) hooks_.on_pull_progress(s, pct);
-    });
-    std::lock_guard lock(rep_mutex);
-    if (st) {
-      if (st->pulled)
-        line(name, "image " + svc.image + " pulled (" + short_id(st->image.image_id) + ")");
-      if (!st->note.empty()) line(name, st->note);
-      rep.services[name].image = *st;
-      images[name] = *st;
-    } else {
-      rep.services[name].image_failed = true;
-      rep.services[name].error = st.error().message;
-    }
-  });
+  PullSlots pulls(opts_.pull_concurrency);
+  run_bounded(names, std::max(opts_.pull_concurrency, opts_.image_check_concurrency),
+              [&](const std::string& name) {
+                const ServiceSpec& svc = cfg.services.at(name);
+                auto st = images_.ensure(
+                    svc,
+                    [&](const std::string& s, int pct) {
+                      if (hooks_.on_pull_progress) hooks_.on_pull_progress(s, pct);
+                    },
+                    pulls);
+                std::lock_guard lock(rep_mutex);
+                if (st) {
+                  if (st->pulled)
+                    line(name,
+                         "image " + svc.image + " pulled (" + short_id(st->image.image_id) + ")");
+                  if (!st->note.empty()) line(name, st->note);
+                  rep.services[name].image = *st;
+                  images[name] = *st;
+                } else {
+                  rep.services[name].image_failed = true;
+                  rep.services[name].error = st.error().message;
+                }
+              });
 
   // 2. Observe and finish (or undo) any update a crash interrupted.
   auto observed = observe(project);

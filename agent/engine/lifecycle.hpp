@@ -59,7 +59,8 @@ struct LifecycleHooks {
 
 struct LifecycleOptions {
   SpecContext spec;
-  int pull_concurrency = 3;
+  int pull_concurrency = 3;         // pulls at once
+  int image_check_concurrency = 8;  // digest lookups and inspects at once (no pull)
   Millis poll_interval{250};
   const std::atomic<bool>* stop = nullptr;  // abort waits when set
 };

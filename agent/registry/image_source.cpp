@@ -48,7 +48,8 @@ Result<void> RegistryImageSource::validate() {
 }
 
 Result<engine::ImageStatus> RegistryImageSource::ensure(const ServiceSpec& svc,
-                                                        const engine::ImageProgressFn& progress) {
+                                                        const engine::ImageProgressFn& progress,
+                                                        engine::PullSlots& pulls) {
   log::LogFields fields{{log::kFieldService, svc.name}, {log::kFieldImage, svc.image}};
   auto ref = parse_image_ref(svc.image);
   if (!ref) return fail(ref.error());
@@ -138,6 +139,7 @@ Result<engine::ImageStatus> RegistryImageSource::ensure(const ServiceSpec& svc,
   auto have = local(by_digest);
   if (!have) return fail(context(have.error(), "image " + by_digest));
   if (!*have) {
+    engine::PullSlots::Held slot(pulls);
     // 3. Room for it?
     ImageRef pinned = *ref;
     pinned.digest = digest;

@@ -34,7 +34,8 @@ class RegistryImageSource final : public engine::ImageSource {
   ~RegistryImageSource() override;
 
   Result<engine::ImageStatus> ensure(const ServiceSpec& svc,
-                                     const engine::ImageProgressFn& progress) override;
+                                     const engine::ImageProgressFn& progress,
+                                     engine::PullSlots& pulls) override;
 
   // Configuration problems of the registries (password files, docker config), for start-up.
   Result<void> validate();

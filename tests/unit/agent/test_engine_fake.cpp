@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "engine/docker_engine.hpp"
+#include "engine/images.hpp"
 
 using berth::ErrorKind;
 using berth::engine::DockerEngine;
@@ -343,4 +344,23 @@ TEST_CASE("fake engine: one engine shared by threads", "[engine][fake]") {
   for (auto& t : ts) t.join();
   CHECK(ok == 18);
   CHECK(ms_since(t0) < 18 * 50);  // calls ran in parallel, not one after the other
+}
+
+TEST_CASE("PullSlots: never more holders than slots", "[engine][pull]") {
+  berth::engine::PullSlots slots(2);
+  std::atomic<int> inside{0}, most{0};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 8; ++i)
+    threads.emplace_back([&] {
+      berth::engine::PullSlots::Held slot(slots);
+      int now = ++inside;
+      for (int seen = most.load(); now > seen && !most.compare_exchange_weak(seen, now);) {
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      --inside;
+    });
+  for (auto& t : threads) t.join();
+  CHECK(most.load() >= 1);
+  CHECK(most.load() <= 2);
+  CHECK(inside.load() == 0);
 }
