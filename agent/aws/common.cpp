@@ -58,12 +58,11 @@ std::optional<int> fixed_digits(std::string_view text, size_t pos, size_t n) {
 
 // YYYY-MM-DDTHH:MM:SS[.fraction](Z|+00:00), as AWS writes it (IMDS, ECR, STS).
 std::optional<TimePoint> parse_iso8601(std::string_view text) {
-  if (text.size() < 19 || text[4] != '-' || text[7] != '-' || text[10] != 'T' ||
-      text[13] != ':' || text[16] != ':')
+  if (text.size() < 19 || text[4] != '-' || text[7] != '-' || text[10] != 'T' || text[13] != ':' ||
+      text[16] != ':')
     return std::nullopt;
   auto y = fixed_digits(text, 0, 4), mo = fixed_digits(text, 5, 2), d = fixed_digits(text, 8, 2),
-       h = fixed_digits(text, 11, 2), mi = fixed_digits(text, 14, 2),
-       s = fixed_digits(text, 17, 2);
+       h = fixed_digits(text, 11, 2), mi = fixed_digits(text, 14, 2), s = fixed_digits(text, 17, 2);
   if (!y || !mo || !d || !h || !mi || !s) return std::nullopt;
   if (*mo < 1 || *mo > 12 || *d < 1 || *d > 31 || *h > 23 || *mi > 59 || *s > 60)
     return std::nullopt;
