@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdlib>
+#include <exception>
+#include <stdexcept>
 
 #include "daemon/atomic_file.hpp"
 #include "registry/image_source.hpp"
@@ -180,8 +182,22 @@ engine::LifecycleHooks Stack::hooks() {
 #ifdef BERTH_TEST_HOOKS
     // Crash injection for the tests: BERTH_TEST_CRASH_AT="SERVICE:STEP" kills berth right
     // before that step (after its intent record is written). Compiled only into test builds.
+    // BERTH_TEST_CRASH_HOW: "exit" (default, _Exit(137)), "abort" (SIGABRT), "terminate" (an
+    // exception nobody catches: std::terminate with the runtime's own crash output).
     if (const char* at = std::getenv("BERTH_TEST_CRASH_AT")) {
-      if (std::string(at) == service + ":" + std::to_string(step)) std::_Exit(137);
+      if (std::string(at) == service + ":" + std::to_string(step)) {
+        const char* how = std::getenv("BERTH_TEST_CRASH_HOW");
+        std::string mode = how ? how : "exit";
+        if (mode == "abort") std::abort();
+        if (mode == "terminate") {
+          try {
+            throw std::runtime_error("test hook: crash at " + std::string(at));
+          } catch (...) {
+            std::terminate();  // as an exception escaping a thread would
+          }
+        }
+        std::_Exit(137);
+      }
     }
 #endif
   };

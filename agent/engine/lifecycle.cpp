@@ -354,8 +354,17 @@ ConvergeReport Lifecycle::up(const Config& cfg, const std::vector<std::string>& 
     bool ok = false;
     bool completed = false;
     bool checked = false;
+    // Docker could not be asked (down or restarting): no verdict on the container. An update
+    // interrupted this way is undone but its image is not blamed (not quarantined).
+    bool no_verdict = false;
     std::string error;
     ContainerInfo info;
+  };
+  // Docker itself gone (killed, restarting): the failed call says nothing about the container.
+  // A 5xx alone is not enough (a container that cannot start gets one too): Docker must also
+  // fail a ping.
+  auto engine_unreachable = [&](const Error& e) {
+    return (e.kind == ErrorKind::unavailable || e.kind == ErrorKind::timeout) && !engine_.ping();
   };
   auto wait_ready = [&](const ServiceSpec& svc, const std::string& cid, bool want_completed,
                         Millis timeout) -> Ready {
@@ -369,6 +378,7 @@ ConvergeReport Lifecycle::up(const Config& cfg, const std::vector<std::string>& 
       auto info = engine_.inspect_container(cid);
       if (!info) {
         r.error = info.error().message;
+        r.no_verdict = engine_unreachable(info.error());
         return r;
       }
       r.info = *info;
@@ -660,8 +670,15 @@ ConvergeReport Lifecycle::up(const Config& cfg, const std::vector<std::string>& 
     }
     std::string nid = *created;
 
-    auto rollback = [&](const std::string& why, const ContainerInfo& bad) {
-      line(name, "update of " + cname + " failed: " + why + "; rolling back");
+    // verdict: the new container was judged (did not start, exited, unhealthy) and is rolled
+    // back for it; without one (Docker unreachable mid-update) the old container is put back as
+    // far as Docker lets, the service is "failed", and the next converge finishes the job.
+    auto rollback = [&](const std::string& why, const ContainerInfo& bad, bool verdict) {
+      if (!verdict) {
+        line(name, "update of " + cname + " interrupted: " + why + "; putting the old one back");
+      } else {
+        line(name, "update of " + cname + " failed: " + why + "; rolling back");
+      }
       step(name, 90, "rollback: remove new container");
       (void)engine_.stop_container(nid, 5, "");
       (void)engine_.remove_container(nid, true, false);
@@ -671,6 +688,10 @@ ConvergeReport Lifecycle::up(const Config& cfg, const std::vector<std::string>& 
       if (cur && cur->name != cname) (void)engine_.rename_container(old.id, cname);
       if (old_running) (void)engine_.start_container(old.id);
       ops += 2;
+      if (!verdict) {
+        fail_service("update interrupted, docker unreachable: " + why, false, bad);
+        return;
+      }
       line(name, "rolled back " + cname + " to " + short_id(old_image));
       fail_service("update rolled back: new container " + why, true, bad);
     };
@@ -680,13 +701,14 @@ ConvergeReport Lifecycle::up(const Config& cfg, const std::vector<std::string>& 
       auto started_new = engine_.start_container(nid);
       ++ops;
       if (!started_new) {
-        rollback("did not start: " + started_new.error().message, ContainerInfo{});
+        rollback("did not start: " + started_new.error().message, ContainerInfo{},
+                 !engine_unreachable(started_new.error()));
         return;
       }
       mark_acted(name);
       Ready r = wait_ready(svc, nid, want_completed, timeout);
       if (!r.ok) {
-        rollback(r.error, r.info);
+        rollback(r.error, r.info, !r.no_verdict);
         return;
       }
       step(name, 3, "stop old container");
@@ -736,21 +758,23 @@ ConvergeReport Lifecycle::up(const Config& cfg, const std::vector<std::string>& 
     auto r2 = engine_.rename_container(nid, cname);
     ++ops;
     if (!r2) {
-      rollback("could not take the name " + cname + ": " + r2.error().message, ContainerInfo{});
+      rollback("could not take the name " + cname + ": " + r2.error().message, ContainerInfo{},
+               !engine_unreachable(r2.error()));
       return;
     }
     step(name, 5, "start new container");
     auto started_new = engine_.start_container(nid);
     ++ops;
     if (!started_new) {
-      rollback("did not start: " + started_new.error().message, ContainerInfo{});
+      rollback("did not start: " + started_new.error().message, ContainerInfo{},
+               !engine_unreachable(started_new.error()));
       return;
     }
     mark_acted(name);
     auto t0 = Clock::now();
     Ready r = wait_ready(svc, nid, want_completed, timeout);
     if (!r.ok) {
-      rollback(r.error, r.info);
+      rollback(r.error, r.info, !r.no_verdict);
       return;
     }
     step(name, 6, "remove old container");

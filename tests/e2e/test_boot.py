@@ -7,7 +7,8 @@ with no manual step and talks to the HOST's Docker through the mounted socket. A
 fake IMDSv2 (instance role credentials, region, instance id) and the dashboard receiver.
 
 The tests run in order against one booted server: boot -> healthy -> reported; journald fields;
-D-Bus; `systemctl reload` after a pinned tag changes; a new `latest` and a server restart.
+D-Bus; `systemctl reload` after a pinned tag changes; a new `latest` and a server restart;
+the token-file fallback; last, no secret in any journal field after a crash.
 
 Set BERTH_E2E_SKIP=1 to skip (e.g. a machine without a Debian mirror): without it, an
 unreachable mirror fails the test with the URL it tried.
@@ -399,3 +400,31 @@ def test_without_token_file_the_blank_credential_falls_back_to_token_file(guest,
     except AssertionError as e:
         raise AssertionError(str(e) + diag(guest))
     assert world.dash.received()["unauthorized"] == 0
+
+
+def test_no_secret_in_any_journal_field_even_after_a_crash(guest, world):
+    """Issue 9: the secrets (ECR token and its registry login, the instance role's secret key and
+    session token, the dashboard token) appear in no field of any journal entry: MESSAGE,
+    CODE_FILE/CODE_LINE/CODE_FUNC, the BERTH_* fields, systemd's own fields about the unit. Last
+    in the file, so the journal holds everything before: boots, pulls with the ECR token,
+    reports, reloads, restarts. And first berth is asked for an update and killed by SIGSEGV
+    (systemd records the crash and restarts it)."""
+    import base64
+
+    guest.exec("berth", "update")
+    guest.exec("systemctl", "kill", "--kill-who=main", "--signal=SIGSEGV", "berth")
+    lib.wait_for(lambda: "SEGV" in guest.exec("journalctl", "-u", "berth", "--no-pager",
+                                              check=False).stdout,
+                 timeout=30, interval=0.5, what="systemd to record berth's crash")
+    wait_active(guest)  # Restart=on-failure brought it back
+    # Every field of every entry, binary ones included (raw bytes in the export format).
+    raw = base64.b64decode(guest.sh("journalctl -o export --no-pager | base64 -w0",
+                                    timeout=120).stdout)
+    assert b"BERTH_SERVICE=" in raw and b"CODE_FILE=" in raw and b"CODE_FUNC=" in raw
+    assert b"SYSLOG_IDENTIFIER=berth" in raw and b"status=11/SEGV" in raw
+    creds = world.imds.creds
+    secret_values = [ECR_PASSWORD, base64.b64encode(f"AWS:{ECR_PASSWORD}".encode()).decode(),
+                     DASH_TOKEN, creds["SecretAccessKey"], creds["Token"]]
+    for s in secret_values:
+        assert s.encode() not in raw, f"a secret ({s[:4]}...) appears in the journal"
+    print(f"journal export: {len(raw)} bytes, {raw.count(b'__CURSOR=')} entries, no secret")
