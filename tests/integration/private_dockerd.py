@@ -15,11 +15,19 @@ import pytest
 import berth_testlib as lib
 
 
-class PrivateDockerd:
-    """A dockerd of the test's own, on a socket, data root and exec root under one temp dir."""
+# Networks of a private dockerd come from a range of their own: left to the defaults they take
+# the shared dockerd's pools (172.17-31/16, 192.168/20), and bridges left by a killed one make
+# the shared dockerd answer "could not find an available, non-overlapping IPv4 address pool".
+ADDRESS_POOL = "base=10.213.0.0/16,size=24"
 
-    def __init__(self, prefix="t-daemonrep-dd-"):
+
+class PrivateDockerd:
+    """A dockerd of the test's own, on a socket, data root and exec root under one temp dir.
+    tmpfs_mib: the data root is a tmpfs of that size (a small disk)."""
+
+    def __init__(self, prefix="t-daemonrep-dd-", tmpfs_mib=None):
         self.base = tempfile.mkdtemp(prefix=prefix)
+        self.tmpfs_mib = tmpfs_mib
         self.root = os.path.join(self.base, "root")
         self.exec_root = os.path.join(self.base, "exec")
         self.sock = os.path.join(self.base, "docker.sock")
@@ -51,12 +59,18 @@ class PrivateDockerd:
     def start(self, timeout=60):
         """Returns None when it answers, else why it cannot run here."""
         self.starts += 1
+        if self.tmpfs_mib and self.starts == 1:
+            r = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={self.tmpfs_mib}m", "tmpfs",
+                                self.root], capture_output=True, text=True)
+            if r.returncode != 0:
+                return f"cannot mount a tmpfs data root: {r.stderr.strip()}"
         log = open(self.log_path, "a")
         try:
             self.proc = subprocess.Popen(
                 ["dockerd", "--data-root", self.root, "--exec-root", self.exec_root,
                  "--pidfile", self.pidfile, "-H", self.host, "--bridge=none",
-                 "--iptables=false", "--ip6tables=false"],
+                 "--default-address-pool", ADDRESS_POOL, "--iptables=false",
+                 "--ip6tables=false"],
                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         except OSError as e:
             return f"cannot start dockerd: {e}"
@@ -129,6 +143,8 @@ class PrivateDockerd:
             ids = self.docker("ps", "-aq", check=False).split()
             if ids:  # everything in this dockerd is the test's own
                 self.docker("rm", "-f", *ids, check=False)
+            # Its networks' bridges live in the host's namespace and outlive the data root.
+            self.docker("network", "prune", "-f", check=False)
             self.proc.send_signal(signal.SIGTERM)
             try:
                 self.proc.wait(30)

@@ -4,16 +4,12 @@ exec root, pid file and socket, no bridge, no iptables); berth is pointed at it 
 Skipped with the reason when a tmpfs cannot be mounted or a second dockerd cannot run here."""
 import json
 import os
-import shutil
-import signal
-import subprocess
-import tempfile
-import time
 
 import pytest
 
 import berth_testlib as lib
 import registry
+from private_dockerd import PrivateDockerd
 
 HTTPD = json.dumps(lib.HTTPD_CMD)
 CHECK = ('{ test = ["CMD", "wget", "-q", "-O", "/dev/null", "http://127.0.0.1:8080/"], '
@@ -23,73 +19,9 @@ DATA_ROOT_MIB = 64
 BIG_MIB = 40  # compressed size ~= 40 MiB (random data): 3x that is needed, 64 MiB exist
 
 
-class SmallDockerd:
-    def __init__(self):
-        self.base = tempfile.mkdtemp(prefix="t-safe-dd-")
-        self.root = os.path.join(self.base, "root")
-        self.exec_root = os.path.join(self.base, "exec")
-        self.sock = os.path.join(self.base, "docker.sock")
-        self.pidfile = os.path.join(self.base, "docker.pid")
-        self.proc = None
-        self.mounted = False
-
-    @property
-    def host(self):
-        return "unix://" + self.sock
-
-    def docker(self, *args, check=True):
-        r = subprocess.run(["docker", "-H", self.host, *args], capture_output=True, text=True,
-                           timeout=120)
-        if check and r.returncode != 0:
-            raise RuntimeError(f"docker {' '.join(args)}: {r.stderr}")
-        return r.stdout.strip()
-
-    def start(self):
-        """Returns None when running, else why it cannot run here."""
-        os.makedirs(self.root)
-        os.makedirs(self.exec_root)
-        r = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={DATA_ROOT_MIB}m", "tmpfs",
-                            self.root], capture_output=True, text=True)
-        if r.returncode != 0:
-            return f"cannot mount a tmpfs data root: {r.stderr.strip()}"
-        self.mounted = True
-        self.log = open(os.path.join(self.base, "dockerd.log"), "w")
-        try:
-            self.proc = subprocess.Popen(
-                ["dockerd", "--data-root", self.root, "--exec-root", self.exec_root,
-                 "--pidfile", self.pidfile, "-H", self.host, "--bridge=none",
-                 "--iptables=false", "--ip6tables=false"],
-                stdout=self.log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        except OSError as e:
-            return f"cannot start dockerd: {e}"
-        deadline = time.time() + 40
-        while time.time() < deadline:
-            if self.proc.poll() is not None:
-                with open(os.path.join(self.base, "dockerd.log")) as f:
-                    return "a second dockerd exited at start: " + f.read()[-500:]
-            if subprocess.run(["docker", "-H", self.host, "version"], capture_output=True,
-                              timeout=10).returncode == 0:
-                return None
-            time.sleep(0.3)
-        return "a second dockerd did not answer within 40 s"
-
-    def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
-        if self.mounted:
-            if subprocess.run(["umount", self.root], capture_output=True).returncode != 0:
-                subprocess.run(["umount", "-l", self.root], capture_output=True)
-        shutil.rmtree(self.base, ignore_errors=True)
-
-
 @pytest.fixture(scope="module")
 def small():
-    d = SmallDockerd()
+    d = PrivateDockerd(prefix="t-safe-dd-", tmpfs_mib=DATA_ROOT_MIB)
     why = d.start()
     if why:
         d.stop()
