@@ -1,4 +1,5 @@
 // `berth status`, and the daemon-control commands.
+#include <malloc.h>
 #include <spdlog/spdlog.h>
 #include <time.h>
 
@@ -136,6 +137,9 @@ int cmd_status(const Options& o) {
 }
 
 int cmd_run(const Options& o) {
+  // Before any thread exists: glibc gives threads their own malloc arenas (up to 8 per core),
+  // each a separate heap of partly used pages; the daemon's few, mostly idle threads share one.
+  mallopt(M_ARENA_MAX, 1);
   const char* level = std::getenv("BERTH_LOG_LEVEL");
   log::setup_logging(log::LogTarget::automatic, level ? level : "info");
   int code = kExitOk;

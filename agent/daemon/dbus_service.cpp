@@ -1,5 +1,6 @@
 #include "daemon/dbus_service.hpp"
 
+#include <pthread.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -269,7 +270,10 @@ DbusService::~DbusService() {
 void DbusService::start() {
   if (impl_->worker.joinable()) return;
   impl_->stopping = false;
-  impl_->worker = std::thread([this] { impl_->run(); });
+  impl_->worker = std::thread([this] {
+    pthread_setname_np(pthread_self(), "berth-dbus");
+    impl_->run();
+  });
 }
 
 void DbusService::stop() {

@@ -1,14 +1,17 @@
 #include "daemon/reconciler.hpp"
 
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <condition_variable>
 #include <cstdlib>
 #include <future>
 #include <random>
 #include <set>
+#include <stop_token>
 
 #include "core/config.hpp"
 #include "core/image_ref.hpp"
@@ -96,6 +99,7 @@ void Reconciler::start_signal_thread() {
   // The signals are blocked in every thread (run() blocks them before creating any thread);
   // this one thread takes them with sigwait and posts messages.
   signal_thread_ = std::thread([this] {
+    pthread_setname_np(pthread_self(), "berth-signals");
     sigset_t set;
     sigemptyset(&set);
     sigaddset(&set, SIGTERM);
@@ -123,10 +127,13 @@ void Reconciler::start_signal_thread() {
 void Reconciler::start_events_thread() {
   // The filter is built here, on the reconciler thread: cfg_ is replaced by reloads.
   std::vector<std::string> filters{std::string(labels::kProject) + "=" + cfg_.agent.project};
-  events_thread_ = std::thread([this, filters] {
+  events_thread_ = std::thread([this, filters, stop = events_stop_.get_token()] {
+    pthread_setname_np(pthread_self(), "berth-events");
     int backoff_ms = 500;
     bool was_lost = false;
-    while (!events_stop_) {
+    std::mutex backoff_mu;
+    std::condition_variable_any backoff_cv;
+    while (!stop.stop_requested()) {
       auto ping = stack_->engine().ping();
       if (!ping) {
         if (!was_lost) {
@@ -144,22 +151,23 @@ void Reconciler::start_events_thread() {
             [this](const EngineEvent& ev) {
               queue_.push({Message::Kind::engine_event, "", "", ev, nullptr});
             },
-            events_stop_);
-        if (events_stop_) return;
+            stop);
+        if (stop.stop_requested()) return;
         if (!r) {
           queue_.push({Message::Kind::engine_lost, r.error().message, "", {}, nullptr});
           was_lost = true;
         }
       }
-      for (int waited = 0; waited < backoff_ms && !events_stop_; waited += 100)
-        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      // Sleep out the backoff; a stop request ends it at once.
+      std::unique_lock lock(backoff_mu);
+      backoff_cv.wait_for(lock, stop, std::chrono::milliseconds(backoff_ms), [] { return false; });
       backoff_ms = std::min(backoff_ms * 2, 10000);
     }
   });
 }
 
 void Reconciler::stop_threads() {
-  events_stop_ = true;
+  events_stop_.request_stop();
   if (events_thread_.joinable()) events_thread_.join();
   if (signal_thread_.joinable()) {
     pthread_kill(signal_thread_.native_handle(), SIGUSR2);
@@ -387,6 +395,9 @@ void Reconciler::converge(const std::string& reason, bool first) {
   }
   notifier_.status(status_line());
   publish();
+  // A converge parses manifests, pull streams and inspect answers; give the freed heap pages
+  // back before going idle (malloc keeps them otherwise).
+  malloc_trim(0);
 }
 
 void Reconciler::reload() {
@@ -488,6 +499,10 @@ void Reconciler::handle_event(const EngineEvent& ev) {
         if (Clock::now() - last > std::chrono::minutes(1)) {
           last = Clock::now();
           spdlog::warn("restarting {} (unhealthy, restart policy {})", service, restart_policy);
+          // The restart blocks this thread for up to the stop timeout: report the unhealthy
+          // service first, not only once it has been restarted.
+          notifier_.status(status_line());
+          publish();
           (void)stack_->restart_service(service);
           refresh_service(service);
         }

@@ -8,6 +8,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <stop_token>
 #include <string>
 #include <thread>
 #include <vector>
@@ -51,7 +52,7 @@ class Reconciler final : public DbusHandler {
   MessageQueue queue_;
   Notifier notifier_;
   std::atomic<bool> stopping_{false};
-  std::atomic<bool> events_stop_{false};
+  std::stop_source events_stop_;  // wakes the events thread at once (no polling)
   std::unique_ptr<Stack> stack_;
   std::unique_ptr<DbusService> dbus_;
   std::unique_ptr<report::Reporter> reporter_;

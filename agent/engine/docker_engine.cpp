@@ -165,6 +165,7 @@ Result<net::Response> DockerEngine::send(const Call& call, const std::string& op
   req.low_speed_time_s = call.low_speed_time_s;
   req.on_data = call.on_data;
   req.keep_going = call.keep_going;
+  req.stop = call.stop;
 
   auto client = take_client();
   auto r = client->perform(req);
@@ -702,7 +703,7 @@ Result<std::optional<std::int64_t>> DockerEngine::data_root_free_bytes() {
 // --- events -------------------------------------------------------------------------------
 
 Result<void> DockerEngine::stream_events(const std::vector<std::string>& label_filters,
-                                         const EventFn& on_event, const std::atomic<bool>& stop) {
+                                         const EventFn& on_event, std::stop_token stop) {
   const std::string op = "events stream";
   js::JsonSplitter splitter;
   std::string raw;
@@ -727,18 +728,18 @@ Result<void> DockerEngine::stream_events(const std::vector<std::string>& label_f
         return false;
       }
     }
-    return !stop.load();
+    return !stop.stop_requested();
   };
-  c.keep_going = [&]() { return !stop.load(); };
+  c.stop = stop;
   auto r = send(c, op);
   if (!callback_error.empty())
     return fail(prefix() + ": " + op + ": event handler failed: " + callback_error);
   if (!r) {
-    if (stop.load()) return {};
+    if (stop.stop_requested()) return {};
     return fail(r.error());
   }
   if (r->status != 200) return fail(api_error(op, r->status, raw));
-  if (stop.load()) return {};
+  if (stop.stop_requested()) return {};
   return fail(prefix() + ": " + op + ": the daemon closed the stream (restarting?)",
               ErrorKind::unavailable);
 }

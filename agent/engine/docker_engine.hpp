@@ -94,7 +94,7 @@ class DockerEngine final : public Engine {
   Result<std::optional<std::int64_t>> data_root_free_bytes() override;
 
   Result<void> stream_events(const std::vector<std::string>& label_filters, const EventFn& on_event,
-                             const std::atomic<bool>& stop) override;
+                             std::stop_token stop) override;
 
   // GET /info's DockerRootDir ("/var/lib/docker"; Podman: its graph root).
   Result<std::string> docker_root_dir();
@@ -111,6 +111,7 @@ class DockerEngine final : public Engine {
     long low_speed_time_s = 0;
     std::function<bool(std::string_view)> on_data;
     std::function<bool()> keep_going;
+    std::stop_token stop;  // see net::Request::stop
   };
   // Transport failures become "docker: <op>: ..." errors; any HTTP status is returned.
   Result<net::Response> send(const Call& call, const std::string& op);

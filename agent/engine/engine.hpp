@@ -8,6 +8,7 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <stop_token>
 #include <string>
 #include <vector>
 
@@ -85,10 +86,11 @@ class Engine {
   // nullopt when unknown.
   virtual Result<std::optional<std::int64_t>> data_root_free_bytes() = 0;
 
-  // Blocking events stream (type=container, label filters). Returns when `stop` becomes true
-  // (checked at least every 500 ms), or with an error when the daemon goes away.
+  // Blocking events stream (type=container, label filters). Returns as soon as a stop is
+  // requested on `stop` (the idle stream is not polled: no wakeups while nothing happens), or
+  // with an error when the daemon goes away.
   virtual Result<void> stream_events(const std::vector<std::string>& label_filters,
-                                     const EventFn& on_event, const std::atomic<bool>& stop) = 0;
+                                     const EventFn& on_event, std::stop_token stop) = 0;
 };
 
 // DOCKER_HOST=unix:///path honoured, else /var/run/docker.sock.

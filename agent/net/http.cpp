@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cctype>
 #include <mutex>
+#include <stop_token>
 
 namespace berth::net {
 
@@ -88,7 +89,8 @@ std::string safe_url(const std::string& url) {
 }
 
 // The transfer through a private multi handle, so that `keep_going` is polled every 100 ms
-// even while the peer sends nothing (curl's own progress callback can be 1 s apart).
+// even while the peer sends nothing (curl's own progress callback can be 1 s apart), and so that
+// a stop request on `req.stop` wakes the wait at once.
 CURLcode perform_polled(CURL* c, const Request& req, Transfer& t) {
   CURLM* m = curl_multi_init();
   if (!m) return CURLE_OUT_OF_MEMORY;
@@ -96,28 +98,37 @@ CURLcode perform_polled(CURL* c, const Request& req, Transfer& t) {
     curl_multi_cleanup(m);
     return CURLE_FAILED_INIT;
   }
+  // Without keep_going nothing here needs a timer: curl_multi_poll returns when data arrives,
+  // when one of curl's own timeouts is due, or on curl_multi_wakeup().
+  const int wait_ms = req.keep_going ? 100 : 3600 * 1000;
   CURLcode result = CURLE_OK;
-  for (;;) {
-    int running = 0;
-    if (curl_multi_perform(m, &running) != CURLM_OK) {
-      result = CURLE_RECV_ERROR;
-      break;
-    }
-    bool done = false;
-    int left = 0;
-    while (CURLMsg* msg = curl_multi_info_read(m, &left)) {
-      if (msg->msg == CURLMSG_DONE && msg->easy_handle == c) {
-        result = msg->data.result;
-        done = true;
+  {
+    // Runs on the thread that requests the stop; its destructor waits for a running call, so
+    // `m` outlives every wakeup.
+    auto wake = [m] { curl_multi_wakeup(m); };
+    std::stop_callback<decltype(wake)> on_stop(req.stop, wake);
+    for (;;) {
+      int running = 0;
+      if (curl_multi_perform(m, &running) != CURLM_OK) {
+        result = CURLE_RECV_ERROR;
+        break;
       }
+      bool done = false;
+      int left = 0;
+      while (CURLMsg* msg = curl_multi_info_read(m, &left)) {
+        if (msg->msg == CURLMSG_DONE && msg->easy_handle == c) {
+          result = msg->data.result;
+          done = true;
+        }
+      }
+      if (done || running == 0) break;
+      if (req.stop.stop_requested() || (req.keep_going && !req.keep_going())) {
+        t.aborted_by_callback = true;
+        result = CURLE_ABORTED_BY_CALLBACK;
+        break;
+      }
+      curl_multi_poll(m, nullptr, 0, wait_ms, nullptr);
     }
-    if (done || running == 0) break;
-    if (!req.keep_going()) {
-      t.aborted_by_callback = true;
-      result = CURLE_ABORTED_BY_CALLBACK;
-      break;
-    }
-    curl_multi_poll(m, nullptr, 0, 100, nullptr);
   }
   curl_multi_remove_handle(m, c);
   curl_multi_cleanup(m);
@@ -187,7 +198,8 @@ Result<Response> Client::perform(const Request& req) {
   if (req.aws_sigv4.empty()) headers = curl_slist_append(headers, "Expect:");
   curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
 
-  CURLcode rc = req.keep_going ? perform_polled(c, req, t) : curl_easy_perform(c);
+  CURLcode rc =
+      req.keep_going || req.stop.stop_possible() ? perform_polled(c, req, t) : curl_easy_perform(c);
   curl_slist_free_all(headers);
   // Never leave credentials in the reusable handle.
   if (!req.aws_sigv4.empty()) curl_easy_setopt(c, CURLOPT_USERPWD, nullptr);

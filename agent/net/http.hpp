@@ -6,6 +6,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <stop_token>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -34,6 +35,10 @@ struct Request {
   // Polled at least every 100 ms while the transfer runs, also when no data flows (idle
   // streams); return false to abort (Error{cancelled}). Unset = plain blocking transfer.
   std::function<bool()> keep_going;
+  // A stop requested on this token ends the transfer at once (Error{cancelled}). Unlike
+  // keep_going it needs no timer: an idle stream sleeps until data, curl's own timeouts or the
+  // stop request wake it (curl_multi_wakeup).
+  std::stop_token stop;
 };
 
 struct Response {

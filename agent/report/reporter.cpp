@@ -1,5 +1,6 @@
 #include "report/reporter.hpp"
 
+#include <pthread.h>
 #include <spdlog/spdlog.h>
 #include <sys/random.h>
 #include <unistd.h>
@@ -37,7 +38,15 @@ struct Reporter::Pending {
   std::uint64_t events_dropped = 0;
   bool dirty = false;
   Clock::time_point dirty_since;
+  std::optional<Clock::time_point> urgent_since;  // first failure among the pending changes
   std::uint64_t mark = 0;
+
+  // When the pending changes are due to be built.
+  Clock::time_point due(const ReporterOptions& o) const {
+    auto t = dirty_since + o.coalesce;
+    if (urgent_since) t = std::min(t, *urgent_since + o.urgent_coalesce);
+    return t;
+  }
 };
 
 namespace {
@@ -230,6 +239,34 @@ bool is_loopback_http(const std::string& url) {
 // ---------------------------------------------------------------------------------------------
 // Pure helpers
 
+bool is_urgent_change(const StackStatus* before, const StackStatus& after,
+                      const std::vector<StatusEvent>& events) {
+  for (const auto& e : events) {
+    switch (e.kind) {
+      case EventKind::died:
+      case EventKind::unhealthy:
+      case EventKind::update_failed:
+      case EventKind::rolled_back:
+        return true;
+      case EventKind::update_started:
+      case EventKind::update_finished:
+      case EventKind::recovered:
+        break;
+    }
+  }
+  if (!before) return false;
+  for (const auto& s : after.services) {
+    if (s.update_status == UpdateStatus::pulling || s.update_status == UpdateStatus::updating)
+      continue;
+    auto was = std::find_if(before->services.begin(), before->services.end(),
+                            [&](const ServiceStatus& b) { return b.name == s.name; });
+    if (was == before->services.end()) continue;
+    if (was->state == "running" && s.state != "running") return true;
+    if (s.health == "unhealthy" && was->health != "unhealthy") return true;
+  }
+  return false;
+}
+
 std::string expand_url(std::string_view tmpl, const HostInfo& host, std::string_view project) {
   std::string out;
   std::size_t i = 0;
@@ -323,7 +360,10 @@ Reporter::Reporter(DashboardSettings settings, std::string project, std::string 
   next_attempt_ = Clock::now();
   last_sent_ = Clock::now();
   load_state();
-  worker_ = std::thread([this] { run(); });
+  worker_ = std::thread([this] {
+    pthread_setname_np(pthread_self(), "berth-report");
+    run();
+  });
 }
 
 Reporter::~Reporter() {
@@ -346,6 +386,7 @@ void Reporter::publish(StackStatus status, std::vector<StatusEvent> new_events) 
   }
   ++counters_.published;
   auto& p = *pending_;
+  const bool urgent = is_urgent_change(p.status ? &*p.status : nullptr, status, new_events);
   p.status = std::move(status);
   for (auto& e : new_events) {
     e.id = 0;  // numbered by the worker when the document is built
@@ -358,9 +399,17 @@ void Reporter::publish(StackStatus status, std::vector<StatusEvent> new_events) 
     counters_.events_dropped += drop;
   }
   p.mark = ++publish_count_;
+  bool wake = false;
   if (!p.dirty) {
     p.dirty = true;
     p.dirty_since = Clock::now();
+    wake = true;
+  }
+  if (urgent && !p.urgent_since) {
+    p.urgent_since = Clock::now();
+    wake = true;
+  }
+  if (wake) {
     wake_ = true;
     cv_.notify_all();
   }
@@ -678,6 +727,7 @@ bool Reporter::build_document(bool heartbeat) {
     std::lock_guard lk(mu_);
     auto& p = *pending_;
     p.dirty = false;
+    p.urgent_since.reset();
     flush_now_ = false;
     if (!p.status) return false;
     status = *p.status;
@@ -948,7 +998,7 @@ void Reporter::run() {
         auto now = Clock::now();
         const auto& p = *pending_;
         if (!p.dirty) flush_now_ = false;  // nothing pending: flush() only waits for delivery
-        if (p.dirty && (flush_now_ || now >= p.dirty_since + options_.coalesce)) {
+        if (p.dirty && (flush_now_ || now >= p.due(options_))) {
           build = true;
           break;
         }
@@ -962,7 +1012,7 @@ void Reporter::run() {
           break;
         }
         auto wake = Clock::time_point::max();
-        if (p.dirty) wake = std::min(wake, p.dirty_since + options_.coalesce);
+        if (p.dirty) wake = std::min(wake, p.due(options_));
         if (!outbox_.empty())
           wake = std::min(wake, next_attempt_);
         else if (p.status && heartbeat.count() > 0)

@@ -28,7 +28,10 @@
 namespace berth::report {
 
 struct ReporterOptions {
-  Millis coalesce{200};             // changes within this window make one document
+  Millis coalesce{200};  // changes within this window make one document
+  // A change that shows a failure (is_urgent_change) goes out after this instead; what else
+  // changes meanwhile, or while a report is on its way, still travels in one document.
+  Millis urgent_coalesce{0};
   Millis backoff_initial{1000};     // first retry delay (then doubled, with jitter)
   Millis backoff_max{300000};       // cap of the exponential backoff
   Millis retry_after_max{3600000};  // cap of a server's Retry-After
@@ -75,7 +78,8 @@ class Reporter {
   // Non-blocking. `status` replaces the previous snapshot; `new_events` are appended (their
   // `id` is ignored: the Reporter numbers events in order, monotonic across restarts; their
   // `time` is the caller's). A document is built `coalesce` after the first change; an
-  // identical snapshot without events makes no document. Ignored after stop().
+  // identical snapshot without events makes no document; a failure (is_urgent_change) is built
+  // after `urgent_coalesce` instead. Ignored after stop().
   void publish(StackStatus status, std::vector<StatusEvent> new_events = {});
 
   // Build what is pending now (no coalescing delay) and wait until everything published so
@@ -151,6 +155,13 @@ class Reporter {
 };
 
 // Pure helpers (tested directly).
+
+// Whether a publish must not wait for the coalescing window: one of `events` is a failure
+// (died, unhealthy, update_failed, rolled_back), or a service that was running in `before` (the
+// previous publish; null for the first) no longer is, or has just turned unhealthy. A service
+// berth is pulling or updating itself does not count.
+bool is_urgent_change(const StackStatus* before, const StackStatus& after,
+                      const std::vector<StatusEvent>& events);
 
 // {instance_id} (HostInfo::id()), {hostname}, {project}, each percent-encoded.
 std::string expand_url(std::string_view tmpl, const HostInfo& host, std::string_view project);

@@ -1,6 +1,7 @@
 // DockerEngine against a scripted fake daemon on a unix socket: the cases a real dockerd
 // will not produce on demand (old API, stalls, a stream that dies, errors inside a 200).
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -8,8 +9,10 @@
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <filesystem>
+#include <fstream>
 #include <functional>
 #include <mutex>
+#include <stop_token>
 #include <string>
 #include <thread>
 #include <vector>
@@ -144,6 +147,16 @@ Script ping_or(const std::string& target, const std::string& api, const Script& 
 long ms_since(Clock::time_point t) {
   return static_cast<long>(
       std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t).count());
+}
+
+// Voluntary context switches of thread `tid` of this process so far: how often it went to sleep
+// and was woken (Linux).
+long voluntary_switches(long tid) {
+  std::ifstream f("/proc/self/task/" + std::to_string(tid) + "/status");
+  std::string line;
+  while (std::getline(f, line))
+    if (line.starts_with("voluntary_ctxt_switches:")) return std::stol(line.substr(24));
+  return -1;
 }
 
 }  // namespace
@@ -292,10 +305,10 @@ TEST_CASE("fake engine: the events stream reports a daemon that goes away", "[en
   });
   DockerEngine e(d.path());
   std::vector<berth::EngineEvent> events;
-  std::atomic<bool> stop{false};
+  std::stop_source stop;
   auto r = e.stream_events(
       {"com.docker.compose.project=p"}, [&](const berth::EngineEvent& ev) { events.push_back(ev); },
-      stop);
+      stop.get_token());
   REQUIRE_FALSE(r);
   CHECK(r.error().kind == ErrorKind::unavailable);
   CHECK(r.error().message.starts_with("docker: events stream: "));
@@ -314,13 +327,47 @@ TEST_CASE("fake engine: the events stream reports a daemon that goes away", "[en
   CHECK(reqs.back().find("exec_") == std::string::npos);
 }
 
+TEST_CASE("fake engine: an idle events stream sleeps until a stop request wakes it",
+          "[engine][fake]") {
+  // The daemon's events thread spends its life in this call: while no event comes it must not
+  // wake (berth's idle target is no polling), and a stop request must still end it at once.
+  FakeDaemon d([](const std::string&, const std::string& t) {
+    return ping_or(t, "1.41", Script{{{stream_head()}}, /*hang=*/true});
+  });
+  DockerEngine e(d.path());
+  REQUIRE(e.ping());
+  std::stop_source stop;
+  std::atomic<long> tid{0};
+  berth::Result<void> r = berth::fail("not run");
+  std::thread t([&] {
+    tid = static_cast<long>(::syscall(SYS_gettid));
+    r = e.stream_events({}, nullptr, stop.get_token());
+  });
+  auto subscribed = [&] {
+    for (const auto& q : d.requests())
+      if (q.starts_with("GET /v1.41/events")) return true;
+    return false;
+  };
+  while (!subscribed()) std::this_thread::sleep_for(10ms);
+  std::this_thread::sleep_for(200ms);  // the response head is read
+  long before = voluntary_switches(tid);
+  std::this_thread::sleep_for(1000ms);
+  long after = voluntary_switches(tid);
+  stop.request_stop();
+  t.join();
+  CHECK(r);  // a requested stop is not an error
+  REQUIRE(before >= 0);
+  // Polling every 100 ms would be ~10 wakeups in that second; a sleeping thread has none.
+  CHECK(after - before <= 2);
+}
+
 TEST_CASE("fake engine: a cleanly closed events stream is an error too", "[engine][fake]") {
   FakeDaemon d([](const std::string&, const std::string& t) {
     return ping_or(t, "1.41", {{{stream_head()}, {"0\r\n\r\n", 50ms}}});
   });
   DockerEngine e(d.path());
-  std::atomic<bool> stop{false};
-  auto r = e.stream_events({}, nullptr, stop);
+  std::stop_source stop;
+  auto r = e.stream_events({}, nullptr, stop.get_token());
   REQUIRE_FALSE(r);
   CHECK(r.error().message == "docker: events stream: the daemon closed the stream (restarting?)");
 }

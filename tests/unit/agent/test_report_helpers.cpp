@@ -37,6 +37,55 @@ TEST_CASE("backoff_delay doubles up to the cap, with jitter in [cap/2, cap]", "[
   CHECK(backoff_delay(0, initial, max, 1.0) == Millis(1000));
 }
 
+TEST_CASE("is_urgent_change: failures skip the coalescing window", "[report]") {
+  auto before = sample_stack();  // web running without a check, db running and healthy
+  auto after = before;
+  // Nothing happened, or something routine (first snapshot, restart count, a recovery).
+  CHECK_FALSE(is_urgent_change(nullptr, after, {}));
+  CHECK_FALSE(is_urgent_change(&before, after, {}));
+  after.services[0].restart_count = 3;
+  CHECK_FALSE(is_urgent_change(&before, after, {}));
+  CHECK_FALSE(is_urgent_change(&before, after, {sample_event("db", EventKind::recovered)}));
+  CHECK_FALSE(
+      is_urgent_change(&before, after, {sample_event("web", EventKind::update_started, "a -> b")}));
+  CHECK_FALSE(is_urgent_change(&before, after,
+                               {sample_event("web", EventKind::update_finished, "a -> b")}));
+  // Failure events, whatever the snapshot says.
+  for (auto k :
+       {EventKind::died, EventKind::unhealthy, EventKind::update_failed, EventKind::rolled_back}) {
+    CHECK(is_urgent_change(nullptr, before, {sample_event("web", k)}));
+    CHECK(is_urgent_change(&before, before,
+                           {sample_event("web", EventKind::recovered), sample_event("web", k)}));
+  }
+  // A running container stopped, exited or went missing (no event needed).
+  for (std::string state : {"exited", "dead", "restarting", "missing", "paused"}) {
+    after = before;
+    after.services[0].state = state;
+    CHECK(is_urgent_change(&before, after, {}));
+  }
+  // ...unless berth is replacing it itself.
+  after = before;
+  after.services[0].state = "exited";
+  after.services[0].update_status = UpdateStatus::updating;
+  CHECK_FALSE(is_urgent_change(&before, after, {}));
+  after.services[0].update_status = UpdateStatus::pulling;
+  CHECK_FALSE(is_urgent_change(&before, after, {}));
+  // A health check started failing; staying unhealthy is no news.
+  after = before;
+  after.services[1].health = "unhealthy";
+  CHECK(is_urgent_change(&before, after, {}));
+  CHECK_FALSE(is_urgent_change(&after, after, {}));
+  // A container that comes up, or a service that is new, is routine.
+  after = before;
+  after.services[0].state = "exited";
+  CHECK_FALSE(is_urgent_change(&after, before, {}));
+  after = before;
+  after.services.push_back(before.services[0]);
+  after.services.back().name = "cache";
+  after.services.back().state = "created";
+  CHECK_FALSE(is_urgent_change(&before, after, {}));
+}
+
 TEST_CASE("expand_url fills and encodes the template", "[report]") {
   HostInfo h;
   h.hostname = "web 1";

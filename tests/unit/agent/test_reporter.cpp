@@ -21,6 +21,7 @@ const std::string kToken = "tok-3f9a1c77e2b04d5a";
 ReporterOptions fast_options() {
   ReporterOptions o;
   o.coalesce = 30ms;
+  o.urgent_coalesce = 30ms;  // the tests below count documents; failures coalesce like the rest
   o.backoff_initial = 50ms;
   o.backoff_max = 250ms;
   o.connect_timeout_ms = 1000;
@@ -80,6 +81,7 @@ TEST_CASE("Reporter: the first report arrives with the right fields, changes coa
   FakeDashboard dash(kToken);
   auto options = fast_options();
   options.coalesce = 300ms;
+  options.urgent_coalesce = 300ms;
   Reporter rep(settings_for(dash.port(), tmp / "token"), "t-report", tmp.path,
                make_token_provider(settings_for(dash.port(), tmp / "token")), options);
 
@@ -693,6 +695,62 @@ TEST_CASE("Reporter: heartbeat resends the snapshot when nothing changes", "[rep
   CHECK(rep.counters().heartbeats >= 2);
   CHECK(r["documents"][2]["services"] == r["documents"][0]["services"]);
   CHECK(r["documents"][2]["generated_at"] != r["documents"][0]["generated_at"]);
+}
+
+TEST_CASE("Reporter: a failure is sent at once, routine changes wait for the window",
+          "[reporter]") {
+  TempDir tmp;
+  FakeDashboard dash;
+  auto settings = settings_for(dash.port(), "");
+  auto options = fast_options();
+  options.coalesce = 60s;  // longer than the test: only urgency can send before stop()
+  options.urgent_coalesce = 0ms;
+  Reporter rep(settings, "t-report", tmp.path, nullptr, options);
+  auto st = sample_stack();
+  rep.publish(st, {});  // routine: waits
+  auto dead = st;
+  dead.services[0].state = "exited";  // web
+  dead.services[0].exit_code = 137;
+  rep.publish(dead, {sample_event("web", EventKind::died, "exited with code 137")});
+  auto r = dash.wait_for([](const json& x) { return x["documents"].size() >= 1; }, 20s);
+  INFO(r.dump(2));
+  REQUIRE(r["documents"].size() == 1);
+  const auto& doc = r["documents"][0];  // both publishes in one document
+  CHECK(doc["services"][1]["name"] == "web");
+  CHECK(doc["services"][1]["state"] == "exited");
+  REQUIRE(doc["events"].size() == 1);
+  CHECK(doc["events"][0]["kind"] == "died");
+
+  // Back up: routine again, so it waits for the window (stop() sends it).
+  rep.publish(st, {sample_event("web", EventKind::recovered)});
+  std::this_thread::sleep_for(300ms);
+  CHECK(rep.counters().documents == 1);
+  rep.stop();
+  r = dash.received();
+  REQUIRE(r["violations"].empty());
+  REQUIRE(r["documents"].size() == 2);
+  CHECK(r["documents"][1]["services"][1]["state"] == "running");
+}
+
+TEST_CASE("Reporter: a burst of failures is delivered completely and in order", "[reporter]") {
+  TempDir tmp;
+  FakeDashboard dash;
+  auto settings = settings_for(dash.port(), "");
+  auto options = fast_options();
+  options.coalesce = 60s;
+  options.urgent_coalesce = 0ms;
+  Reporter rep(settings, "t-report", tmp.path, nullptr, options);
+  for (int i = 1; i <= 50; ++i)
+    rep.publish(sample_stack("v" + std::to_string(i)),
+                {sample_event("web", EventKind::died, std::to_string(i))});
+  REQUIRE(rep.flush(10s));
+  auto r = dash.received();
+  INFO(r.dump(2));
+  REQUIRE(r["violations"].empty());
+  CHECK(event_ids(r) == iota_ids(1, 50));
+  CHECK(r["documents"].back()["config_version"] == "v50");
+  CHECK(r["documents"].size() <= 50);
+  WARN(r["documents"].size() << " document(s) for a burst of 50 failures");
 }
 
 TEST_CASE("Reporter: stop() sends what is pending without waiting for the coalescing window",
