@@ -139,7 +139,7 @@ int cmd_status(const Options& o) {
 int cmd_run(const Options& o) {
   // Before any thread exists: glibc gives threads their own malloc arenas (up to 8 per core),
   // each a separate heap of partly used pages; the daemon's few, mostly idle threads share one.
-  mallopt(M_ARENA_MAX, 1);
+  mallopt(M_ARENA_MAX, 1);  // NOLINT(concurrency-mt-unsafe): no other thread exists yet
   const char* level = std::getenv("BERTH_LOG_LEVEL");
   log::setup_logging(log::LogTarget::automatic, level ? level : "info");
   int code = kExitOk;
