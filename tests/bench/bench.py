@@ -496,25 +496,34 @@ def scenario_cold(bench, n, runs, warmup):
     b.prepull()
     c.prepull()
 
+    # Every run removes its stack when it has been measured, so the run after it starts on an
+    # idle engine: N containers checking their health every second are load of their own (two
+    # left-over stacks of 50 ran 100 probes a second on 2 cores and timed checks out).
     def berth():
         b.down()
-        with dockerapi.EventWatch(bench.docker, b.project) as w:
-            t0 = time.monotonic()
-            p = bench.run_berth(b, "up").check("berth up (cold)")
-            t_exit = time.monotonic() - t0
-            t_healthy = w.healthy(n, timeout=60) - t0
-            t_created, t_started = w.nth("create", 1), w.nth("start", n)
+        try:
+            with dockerapi.EventWatch(bench.docker, b.project) as w:
+                t0 = time.monotonic()
+                p = bench.run_berth(b, "up").check("berth up (cold)")
+                t_exit = time.monotonic() - t0
+                t_healthy = w.healthy(n, timeout=60) - t0
+                t_created, t_started = w.nth("create", 1), w.nth("start", n)
+        finally:
+            b.down()
         return {"t": t_exit, "healthy_at": t_healthy, "maxrss_kb": p.maxrss_kb, "cpu": p.cpu,
                 "first_create_at": t_created - t0, "started_at": t_started - t0}
 
     def compose():
         c.down()
-        with dockerapi.EventWatch(bench.docker, c.project) as w:
-            t0 = time.monotonic()
-            p = bench.run_compose(c, "up", "-d").check("docker-compose up -d (cold)")
-            t_exit = time.monotonic() - t0
-            t_healthy = w.healthy(n, timeout=300) - t0
-            t_created, t_started = w.nth("create", 1), w.nth("start", n)
+        try:
+            with dockerapi.EventWatch(bench.docker, c.project) as w:
+                t0 = time.monotonic()
+                p = bench.run_compose(c, "up", "-d").check("docker-compose up -d (cold)")
+                t_exit = time.monotonic() - t0
+                t_healthy = w.healthy(n, timeout=300) - t0
+                t_created, t_started = w.nth("create", 1), w.nth("start", n)
+        finally:
+            c.down()
         return {"t": max(t_exit, t_healthy), "exit_at": t_exit, "healthy_at": t_healthy,
                 "maxrss_kb": p.maxrss_kb, "cpu": p.cpu, "first_create_at": t_created - t0,
                 "started_at": t_started - t0}
@@ -524,19 +533,22 @@ def scenario_cold(bench, n, runs, warmup):
     def floor():
         # A fresh project (and network) per run: dockerd 20.10 sometimes keeps a stale endpoint
         # on a network whose containers were force-removed, and the name could not be reused.
-        if floor_runs:
-            bench.docker.remove_project(floor_runs[-1])
         floor_runs.append("%s%d" % (f_project, len(floor_runs)))
-        return floor_cold_start(bench, floor_runs[-1], svcs_b)
+        try:
+            return floor_cold_start(bench, floor_runs[-1], svcs_b)
+        finally:
+            bench.docker.remove_project(floor_runs[-1])
 
     log("cold N=%d" % n)
-    out = alternate(runs, warmup, {"berth": berth, "compose": compose, "floor": floor})
+    try:
+        out = alternate(runs, warmup, {"berth": berth, "compose": compose, "floor": floor})
+    finally:
+        for s in (b, c):
+            s.down()
+        for fp in floor_runs:
+            bench.docker.remove_project(fp)
     out["ratio"] = pair_ratios(out)
     out["ratio_floor"] = pair_ratios(out, "berth", "floor")
-    for s in (b, c):
-        s.down()
-    for fp in floor_runs:
-        bench.docker.remove_project(fp)
     return out
 
 
