@@ -11,6 +11,7 @@
 #include "core/graph.hpp"
 #include "core/image_ref.hpp"
 #include "core/naming.hpp"
+#include "engine/container_events.hpp"
 #include "engine/probe.hpp"
 
 namespace berth::engine {
@@ -18,6 +19,9 @@ namespace berth::engine {
 using Clock = std::chrono::steady_clock;
 
 namespace {
+
+// How often a wait looks again by itself once the events stream delivers (see ContainerEvents).
+constexpr Millis kEventFallbackPoll{1000};
 
 std::string label_of(const ContainerInfo& c, const char* key) {
   auto it = c.labels.find(key);
@@ -366,6 +370,9 @@ ConvergeReport Lifecycle::up(const Config& cfg, const std::vector<std::string>& 
   auto engine_unreachable = [&](const Error& e) {
     return (e.kind == ErrorKind::unavailable || e.kind == ErrorKind::timeout) && !engine_.ping();
   };
+  // Waits wake on the project's container events; polling is only the fallback (the stream is
+  // opened by the first wait, so a converge with nothing to wait for does not open it).
+  ContainerEvents events(engine_, project);
   auto wait_ready = [&](const ServiceSpec& svc, const std::string& cid, bool want_completed,
                         Millis timeout) -> Ready {
     Ready r;
@@ -375,6 +382,8 @@ ConvergeReport Lifecycle::up(const Config& cfg, const std::vector<std::string>& 
     int probe_failures = 0;
     std::string last_probe_error;
     while (true) {
+      // Taken before the inspect: an event between the two wakes the wait below at once.
+      auto seen = events.seen(r.info.id.empty() ? cid : r.info.id);
       auto info = engine_.inspect_container(cid);
       if (!info) {
         r.error = info.error().message;
@@ -443,7 +452,14 @@ ConvergeReport Lifecycle::up(const Config& cfg, const std::vector<std::string>& 
         r.error = "interrupted";
         return r;
       }
-      std::this_thread::sleep_for(opts_.poll_interval);
+      if (svc.probe && info->health.empty()) {
+        std::this_thread::sleep_for(opts_.poll_interval);  // berth's own probe: its own clock
+      } else {
+        // Docker's check or the container's exit: both arrive as events. The slow fallback is
+        // also how often a stop request (the daemon's) is noticed during a health wait.
+        (void)events.wait(info->id.empty() ? cid : info->id, seen, opts_.poll_interval,
+                          kEventFallbackPoll);
+      }
     }
   };
 

@@ -17,6 +17,7 @@
 #include <thread>
 #include <vector>
 
+#include "engine/container_events.hpp"
 #include "engine/docker_engine.hpp"
 #include "engine/images.hpp"
 
@@ -410,4 +411,64 @@ TEST_CASE("PullSlots: never more holders than slots", "[engine][pull]") {
   CHECK(most.load() >= 1);
   CHECK(most.load() <= 2);
   CHECK(inside.load() == 0);
+}
+
+TEST_CASE("event waits: a container's event wakes its waiter, the stream's start wakes all",
+          "[engine][events]") {
+  using berth::engine::EventWaits;
+  EventWaits w;
+  auto a = w.seen("a");
+  auto b = w.seen("b");
+  CHECK_FALSE(a.live);
+  // Nothing new: the wait ends by its fallback time (0 here) and says so.
+  CHECK_FALSE(w.wait("a", a, 0ms, 0ms));
+  // The stream's first event (of another container) wakes every waiter once: a state change
+  // from before the stream was connected must be looked at again.
+  w.on_event("b");
+  CHECK(w.wait("a", a, 0ms, 0ms));
+  CHECK(w.wait("b", b, 0ms, 0ms));
+  a = w.seen("a");
+  b = w.seen("b");
+  CHECK(a.live);
+  // From then on, only a container's own events wake its waiter.
+  w.on_event("b");
+  CHECK_FALSE(w.wait("a", a, 0ms, 0ms));
+  CHECK(w.wait("b", b, 0ms, 0ms));
+  // An event between the snapshot and the wait is not lost.
+  a = w.seen("a");
+  w.on_event("a");
+  CHECK(w.wait("a", a, 0ms, 0ms));
+  // The stream ends: waiters are woken (to go back to polling quickly).
+  a = w.seen("a");
+  w.on_end();
+  CHECK(w.wait("a", a, 0ms, 0ms));
+  CHECK_FALSE(w.seen("a").live);
+}
+
+TEST_CASE("container events: the project's events stream wakes a wait", "[engine][events][fake]") {
+  // The first wait opens GET /events filtered by the project label; the container's
+  // health_status event ends the wait (the fallback here is far longer than the test).
+  FakeDaemon d([](const std::string&, const std::string& t) {
+    return ping_or(
+        t, "1.41",
+        Script{
+            {{stream_head()},
+             {chunk(
+                  R"({"Type":"container","Action":"health_status: healthy","Actor":{"ID":"c1","Attributes":{"name":"p-web-1"}},"timeNano":1})"
+                  "\n"),
+              300ms}},
+            /*hang=*/true});
+  });
+  DockerEngine e(d.path());
+  berth::engine::ContainerEvents events(e, "p");
+  auto seen = events.seen("c1");
+  CHECK(events.wait("c1", seen, 60s, 60s));
+  CHECK(events.seen("c1").count == 1);
+  bool subscribed = false;
+  for (const auto& q : d.requests())
+    if (q.starts_with("GET /v1.41/events?") &&
+        q.find("com.docker.compose.project%3Dp") != std::string::npos)
+      subscribed = true;
+  CHECK(subscribed);
+  // Leaving the scope stops the hanging stream and joins its thread.
 }
