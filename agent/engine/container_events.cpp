@@ -40,7 +40,11 @@ bool EventWaits::wait(const std::string& container_id, Seen seen, Millis fast, M
                       [&] { return changed(container_id, seen); });
 }
 
-EventWaits::Seen ContainerEvents::seen(const std::string& container_id) {
+bool ContainerEvents::wait(const std::string& container_id, EventWaits::Seen seen, Millis fast,
+                           Millis slow) {
+  // Opened by the first wait, not the first snapshot: a converge whose containers are all ready
+  // at the first look opens no stream. A snapshot taken before it is still right: the stream's
+  // first event wakes every waiter.
   std::call_once(started_, [this] {
     thread_ = std::jthread([this](std::stop_token stop) {
       auto r = engine_.stream_events(
@@ -50,7 +54,7 @@ EventWaits::Seen ContainerEvents::seen(const std::string& container_id) {
       waits_.on_end();
     });
   });
-  return waits_.seen(container_id);
+  return waits_.wait(container_id, seen, fast, slow);
 }
 
 }  // namespace berth::engine

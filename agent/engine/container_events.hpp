@@ -54,10 +54,8 @@ class ContainerEvents {
   ContainerEvents& operator=(const ContainerEvents&) = delete;
   ~ContainerEvents() = default;  // the stream thread is stopped and joined (jthread)
 
-  EventWaits::Seen seen(const std::string& container_id);
-  bool wait(const std::string& container_id, EventWaits::Seen seen, Millis fast, Millis slow) {
-    return waits_.wait(container_id, seen, fast, slow);
-  }
+  EventWaits::Seen seen(const std::string& container_id) { return waits_.seen(container_id); }
+  bool wait(const std::string& container_id, EventWaits::Seen seen, Millis fast, Millis slow);
 
  private:
   Engine& engine_;

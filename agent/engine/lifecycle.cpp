@@ -371,7 +371,8 @@ ConvergeReport Lifecycle::up(const Config& cfg, const std::vector<std::string>& 
     return (e.kind == ErrorKind::unavailable || e.kind == ErrorKind::timeout) && !engine_.ping();
   };
   // Waits wake on the project's container events; polling is only the fallback (the stream is
-  // opened by the first wait, so a converge with nothing to wait for does not open it).
+  // opened by the first wait that has to block, so a converge with nothing to wait for does not
+  // open it).
   ContainerEvents events(engine_, project);
   auto wait_ready = [&](const ServiceSpec& svc, const std::string& cid, bool want_completed,
                         Millis timeout) -> Ready {
@@ -582,9 +583,21 @@ ConvergeReport Lifecycle::up(const Config& cfg, const std::vector<std::string>& 
     }
 
     if (!sp.action) {
-      // Up to date: just confirm readiness.
+      // Up to date: just confirm readiness. The container list read a moment ago (step 2)
+      // already says "running (healthy)", or running with no check at all, for most of a stack
+      // in a no-op converge: one inspect per service less (50 inspects at N = 50).
       mark_acted(name);
-      Ready r = wait_ready(svc, cid, want_completed, timeout);
+      const ContainerInfo* listed = sp.current;
+      Ready r;
+      if (listed && !want_completed && listed->state == "running" &&
+          (listed->health == "healthy" ||
+           (listed->health.empty() && !svc.probe && !svc.healthcheck))) {
+        r.ok = true;
+        r.checked = listed->health == "healthy";
+        r.info = *listed;
+      } else {
+        r = wait_ready(svc, cid, want_completed, timeout);
+      }
       record(name, [&](ServiceReport& s) {
         s.container_id = cid;
         s.state = r.info.state;
