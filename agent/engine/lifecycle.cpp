@@ -382,9 +382,10 @@ ConvergeReport Lifecycle::up(const Config& cfg, const std::vector<std::string>& 
     auto next_probe = start + (svc.probe ? svc.probe->start_period : Millis{0});
     int probe_failures = 0;
     std::string last_probe_error;
+    std::string events_key = cid;  // the full ID, as events carry it, once inspected
     while (true) {
       // Taken before the inspect: an event between the two wakes the wait below at once.
-      auto seen = events.seen(r.info.id.empty() ? cid : r.info.id);
+      auto seen = events.seen(events_key);
       auto info = engine_.inspect_container(cid);
       if (!info) {
         r.error = info.error().message;
@@ -458,8 +459,11 @@ ConvergeReport Lifecycle::up(const Config& cfg, const std::vector<std::string>& 
       } else {
         // Docker's check or the container's exit: both arrive as events. The slow fallback is
         // also how often a stop request (the daemon's) is noticed during a health wait.
-        (void)events.wait(info->id.empty() ? cid : info->id, seen, opts_.poll_interval,
-                          kEventFallbackPoll);
+        if (!info->id.empty() && info->id != events_key) {
+          events_key = info->id;
+          continue;  // a snapshot under the right key first
+        }
+        (void)events.wait(events_key, seen, opts_.poll_interval, kEventFallbackPoll);
       }
     }
   };
