@@ -496,11 +496,11 @@ def scenario_cold(bench, n, runs, warmup):
     b.prepull()
     c.prepull()
 
-    # Every run removes its stack when it has been measured, so the run after it starts on an
-    # idle engine: N containers checking their health every second are load of their own (two
-    # left-over stacks of 50 ran 100 probes a second on 2 cores and timed checks out).
+    # Every run removes its stack when it has been measured (also when it fails), so the run
+    # after it starts on an idle engine and nothing is left behind: N containers checking their
+    # health every second are load of their own (two left-over stacks of 50 ran 100 probes a
+    # second on 2 cores and timed checks out).
     def berth():
-        b.down()
         try:
             with dockerapi.EventWatch(bench.docker, b.project) as w:
                 t0 = time.monotonic()
@@ -514,7 +514,6 @@ def scenario_cold(bench, n, runs, warmup):
                 "first_create_at": t_created - t0, "started_at": t_started - t0}
 
     def compose():
-        c.down()
         try:
             with dockerapi.EventWatch(bench.docker, c.project) as w:
                 t0 = time.monotonic()
@@ -540,13 +539,7 @@ def scenario_cold(bench, n, runs, warmup):
             bench.docker.remove_project(floor_runs[-1])
 
     log("cold N=%d" % n)
-    try:
-        out = alternate(runs, warmup, {"berth": berth, "compose": compose, "floor": floor})
-    finally:
-        for s in (b, c):
-            s.down()
-        for fp in floor_runs:
-            bench.docker.remove_project(fp)
+    out = alternate(runs, warmup, {"berth": berth, "compose": compose, "floor": floor})
     out["ratio"] = pair_ratios(out)
     out["ratio_floor"] = pair_ratios(out, "berth", "floor")
     return out
