@@ -1,5 +1,6 @@
 """Shared helpers for berth's integration tests: a real dockerd, offline busybox images, and
 running the berth binary. Used by conftest.py and by the benchmark and e2e harnesses."""
+import base64
 import io
 import json
 import os
@@ -10,16 +11,11 @@ import tempfile
 import time
 import uuid
 
+from berth_process import (berth_bin, metadata_problems, record_finished,  # noqa: F401
+                           run_berth, start_berth)
+
 BUSYBOX = "/bin/busybox"
 BASE_IMAGE = "berth-test/busybox:base"
-
-
-def berth_bin():
-    b = os.environ.get("BERTH_BIN")
-    if b:
-        return b
-    root = os.environ.get("BERTH_SOURCE_DIR", os.path.join(os.path.dirname(__file__), "..", ".."))
-    return os.path.join(root, "build", "agent", "berth")
 
 
 def docker(*args, check=True, capture=True, input=None, timeout=120):
@@ -134,18 +130,16 @@ class Berth:
         with open(self.config, "w") as f:
             f.write(text)
 
-    def run(self, *args, timeout=180, env=None, check=None):
-        e = dict(os.environ)
-        for k, v in (env or {}).items():  # None = unset
-            if v is None:
-                e.pop(k, None)
-            else:
-                e[k] = v
-        cmd = [berth_bin(), *args]
-        if args and args[0] in ("up", "down", "status", "check-config") and "--config" not in args \
-                and args[0] != "check-config":
+    def run(self, *args, timeout=180, env=None, check=None, expect=None):
+        """Runs `berth ARGS` (with --config/--state-dir for up/down/status) to completion.
+        check: the exit status it must have (raises at once otherwise). expect: exit statuses
+        the process check at the end of the test accepts (default: `check`, else any ordinary
+        exit 0..127)."""
+        cmd = list(args)
+        if args and args[0] in ("up", "down", "status") and "--config" not in args:
             cmd += ["--config", self.config, "--state-dir", self.state]
-        r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=e)
+        r = run_berth(cmd, env=env, timeout=timeout,
+                      expect=expect if expect is not None else check)
         if check is not None and r.returncode != check:
             raise AssertionError(f"berth {' '.join(args)} exited {r.returncode}, wanted {check}\n"
                                  f"stdout:\n{r.stdout}\nstderr:\n{r.stderr}")
@@ -158,7 +152,16 @@ class Berth:
         return self.run("down", *extra, check=check)
 
 
-def wait_for(pred, timeout=30.0, interval=0.1, what="condition"):
+# The shortest bound a wait gets: it only catches a hang. The suite shares two cores with the
+# sanitizer builds and other test files, and Docker (restarts, health checks) slows down with
+# them: a 20 s bound made a restart under ASan "time out" (tests/README.md).
+MIN_WAIT_S = 120.0
+
+
+def wait_for(pred, timeout=MIN_WAIT_S, interval=0.1, what="condition"):
+    """Polls pred() until it returns something true (returned) or the bound passes (raises).
+    The bound is at least MIN_WAIT_S, whatever the caller asked: never a timing assertion."""
+    timeout = max(timeout, MIN_WAIT_S)
     deadline = time.time() + timeout
     while time.time() < deadline:
         v = pred()
@@ -252,8 +255,50 @@ def read_state(berth):
         return json.load(f)
 
 
+def base64_forms(secret):
+    """How `secret` looks inside base64 or base64url text, wherever it starts in the encoded
+    bytes: the encoding of the secret after 0, 1 and 2 bytes of something else, cut to the
+    characters that only the secret's bits determine. X-Registry-Auth is base64url of a JSON
+    object holding the password; an Authorization header is base64 of "user:password"."""
+    data = secret.encode()
+    forms = set()
+    for lead in range(3):
+        first = -(-8 * lead // 6)  # the first character with no bit of the leading bytes
+        last = 8 * (lead + len(data)) // 6  # after the last character with only the secret's bits
+        for enc in (base64.b64encode, base64.urlsafe_b64encode):
+            piece = enc(b"\0" * lead + data).decode()[first:last]
+            if len(piece) >= 8:
+                forms.add(piece)
+    return forms
+
+
+def secret_variants(secrets):
+    """Every secret, the password inside an ECR-style token (base64 of "USER:PASSWORD"), and
+    the base64 / base64url forms of each of these."""
+    plain = set()
+    for s in secrets:
+        if not s:
+            continue
+        plain.add(s)
+        try:
+            decoded = base64.b64decode(s, validate=True).decode()
+        except (ValueError, UnicodeDecodeError):
+            decoded = ""
+        if ":" in decoded and decoded.isprintable():
+            password = decoded.split(":", 1)[1]
+            if len(password) >= 8:
+                plain.add(password)
+    out = {}
+    for s in plain:
+        out[s] = f"a secret ({s[:4]}...)"
+        for f in base64_forms(s):
+            out.setdefault(f, f"the base64 form of a secret ({s[:4]}...)")
+    return out
+
+
 def assert_no_secrets(secrets, *texts, state_dir=None):
-    """None of `secrets` (non-empty strings) appears in the texts nor in any file of state_dir."""
+    """None of `secrets` (non-empty strings) appears in the texts nor in any file of state_dir:
+    neither as is nor base64- or base64url-encoded (secret_variants)."""
     blobs = [("output", t) for t in texts if t]
     if state_dir and os.path.isdir(state_dir):
         for root, _, files in os.walk(state_dir):
@@ -264,8 +309,6 @@ def assert_no_secrets(secrets, *texts, state_dir=None):
                         blobs.append((p, f.read()))
                 except OSError:
                     pass
-    for s in secrets:
-        if not s:
-            continue
+    for needle, what in secret_variants(secrets).items():
         for where, text in blobs:
-            assert s not in text, f"a secret ({s[:4]}...) appears in {where}"
+            assert needle not in text, f"{what} appears in {where}"
