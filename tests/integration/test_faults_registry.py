@@ -7,6 +7,7 @@ running stack on version 1 with version 2 pushed, and ends either converged on v
 a retry or with a clear error (exit 1) naming the registry and the old containers untouched
 (same container IDs, still running): never a half-updated stack."""
 import time
+import tomllib
 
 import berth_testlib as lib
 from fault_proxy import FaultProxy
@@ -81,7 +82,13 @@ def test_corrupt_manifest_is_refused(world, images, proxy, berth, project):
     r = berth.up(env=world.env(), check=1)
     assert proxy.fired() >= 1
     assert_clear_error(r, proxy, d2[7:19])
-    assert "verification failed" in r.stderr or "digest" in r.stderr
+    # The exact error: the service, the tag and digest it resolved, the registry, and dockerd's
+    # verdict on the bytes it got for that digest.
+    with open(berth.config, "rb") as f:
+        ref = tomllib.load(f)["services"]["api"]["image"]
+    repo = ref.rsplit(":", 1)[0]
+    assert (f"error: api: pull {ref} ({d2[7:19]}) from {proxy.addr}: docker: pull {repo}@{d2}: "
+            f"manifest verification failed for digest {d2}") in r.stderr.splitlines(), r.stderr
     assert_untouched(project, before)
     assert lib.local_image_id(f"{proxy.addr}/{images.repo}@{d2}") is None
     proxy.clear()

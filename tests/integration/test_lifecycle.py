@@ -1,5 +1,8 @@
 """Issue 2: the compose-style lifecycle against the real dockerd (images local, no registry)."""
 import json
+import os
+import re
+import subprocess
 import time
 
 import berth_testlib as lib
@@ -169,14 +172,39 @@ def test_stop_order_is_reverse_dependency_order(berth, project, base_image):
     assert order.index("web") < order.index("api") < order.index("db")
 
 
-def test_compose_sees_berth_containers(berth, project, base_image):
-    """docker compose lists berth's containers by its labels (compose v1 reads the same labels)."""
+def compose_ps(project, compose_file):
+    """{container name: State column} from Debian's docker-compose (v1) `ps` of the project."""
+    r = subprocess.run(["docker-compose", "-p", project, "-f", compose_file, "--no-ansi", "ps"],
+                       capture_output=True, text=True, timeout=120,
+                       env=dict(os.environ, COMPOSE_INTERACTIVE_NO_CLI="1"))
+    assert r.returncode == 0, r.stdout + r.stderr
+    lines = r.stdout.splitlines()
+    # A header ("Name  Command  State  Ports"), a dashed rule, one row per container; the
+    # columns are separated by runs of two or more spaces.
+    assert len(lines) >= 2 and lines[1].startswith("---"), r.stdout
+    rows = {}
+    for line in lines[2:]:
+        cols = re.split(r"\s{2,}", line.strip())
+        assert len(cols) >= 3, line
+        rows[cols[0]] = cols[2]
+    return rows
+
+
+def test_compose_sees_berth_containers(berth, project, base_image, tmp_path):
+    """Debian's docker-compose (v1) lists berth's containers by their labels, as its own, with
+    their state: every service of the project, healthy, and a stopped one as exited."""
     berth.write(stack(project, base_image))
     berth.up()
-    ps = lib.docker("ps", "--filter", f"label=com.docker.compose.project={project}",
-                    "--filter", "label=com.docker.compose.oneoff=False",
-                    "--filter", "label=com.docker.compose.config-hash", "--format", "{{.Names}}")
-    assert len(ps.split()) == 3
+    compose_file = tmp_path / "docker-compose.yml"
+    compose_file.write_text("version: \"2.4\"\nservices:\n" + "".join(
+        f"  {s}:\n    image: {base_image}\n" for s in ("db", "api", "web")))
+    assert compose_ps(project, str(compose_file)) == {
+        f"{project}-{s}-1": "Up (healthy)" for s in ("db", "api", "web")}
+
+    lib.docker("stop", f"{project}-web-1")  # its PID 1 traps TERM and exits 0
+    assert compose_ps(project, str(compose_file)) == {
+        f"{project}-db-1": "Up (healthy)", f"{project}-api-1": "Up (healthy)",
+        f"{project}-web-1": "Exit 0"}
 
 
 def test_bad_config_exits_78_and_changes_nothing(berth, project, base_image):

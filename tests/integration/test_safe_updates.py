@@ -91,6 +91,9 @@ class Poller:
         self.running = False
         self.thread.join(5)
 
+    def failures(self):
+        return sum(1 for _, ok in self.samples if not ok)
+
     def longest_gap(self):
         """Longest stretch (seconds) from the first failing sample to the next good one."""
         worst, start = 0.0, None
@@ -103,6 +106,28 @@ class Poller:
         if start is not None:
             worst = max(worst, self.samples[-1][0] - start)
         return worst
+
+
+def service_answers(project, service):
+    """One probe: some running container of the service answers HTTP 200 on its address in the
+    project's network (the host reaches a bridge network's addresses). A container listed as
+    running may be stopped before it is asked (the old one, once the new one is healthy): then
+    the containers are listed once more, so a probe fails only when none answered."""
+    for _ in range(2):
+        ids = lib.docker("ps", "-q", "--filter", f"label=com.docker.compose.project={project}",
+                         "--filter", f"label=com.docker.compose.service={service}",
+                         "--filter", "status=running", check=False).split()
+        addrs = lib.docker("inspect", "-f",
+                           "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}", *ids,
+                           check=False).split() if ids else []
+        for ip in addrs:
+            try:
+                with urllib.request.urlopen(f"http://{ip}:8080/", timeout=10) as r:
+                    if r.status == 200:
+                        return True
+            except OSError:
+                pass
+    return False
 
 
 def http_ok(port):
@@ -214,12 +239,16 @@ def test_start_first_keeps_a_container_running_throughout(world, berth, project)
         return len(out.split())
 
     since = str(int(time.time()) - 1)
-    with Poller(running_count, interval=0.05) as poll:
+    assert service_answers(project, "api")
+    with Poller(running_count, interval=0.05) as poll, \
+            Poller(lambda: service_answers(project, "api"), interval=0.05) as probes:
         r = berth.up(env=world.env())
     counts = [v for _, v in poll.samples]
     print(f"\nstart-first: running containers of api during the update: min {min(counts)}, "
-          f"max {max(counts)} ({len(counts)} samples)")
+          f"max {max(counts)} ({len(counts)} samples); HTTP probes: {len(probes.samples)}, "
+          f"failed {probes.failures()}")
     assert min(counts) >= 1 and max(counts) == 2
+    assert probes.samples and probes.failures() == 0  # zero downtime: no probe went unanswered
     c = lib.containers(project)[f"{project}-api-1"]
     assert c["Id"] != old_id and c["Config"]["Labels"]["org.berth.image.digest"] == new_digest
     assert len(lib.containers(project)) == 1
@@ -240,10 +269,20 @@ def test_start_first_failed_check_leaves_the_old_one_running(world, berth, proje
     berth.up(env=world.env())
     old_id = ids(project)[f"{project}-api-1"]
     bad = world.push(rp, version="sfb-2", no_www=True)
+    # The old container keeps answering: probed on its own address (the new one answers 404).
+    old_ip = lib.docker("inspect", "-f",
+                        "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", old_id)
+
+    def old_answers():
+        with urllib.request.urlopen(f"http://{old_ip}:8080/", timeout=10) as resp:
+            return resp.status == 200
+    assert old_answers()
     with Poller(lambda: lib.containers(project)[f"{project}-api-1"]["State"]["Status"]
-                == "running", interval=0.05) as poll:
+                == "running", interval=0.05) as poll, Poller(old_answers, interval=0.05) as probes:
         r = berth.up(env=world.env(), check=1)
     assert all(v for _, v in poll.samples), "the old container stopped during a start-first update"
+    print(f"\nHTTP probes of the old container: {len(probes.samples)}, failed {probes.failures()}")
+    assert probes.samples and probes.failures() == 0
     assert ids(project) == {f"{project}-api-1": old_id}
     state = lib.read_state(berth)["services"]["api"]
     assert [q["digest"] for q in state["quarantined"]] == [bad]
