@@ -103,13 +103,19 @@ def guard(env, args):
 
 
 def berth_env(env=None):
-    """os.environ with `env` applied (a None value unsets the variable)."""
+    """berth's environment: os.environ with `env` applied (a None value unsets the variable).
+    Unless `env` says something about AWS_EC2_METADATA_DISABLED or points
+    AWS_EC2_METADATA_SERVICE_ENDPOINT somewhere (the fake IMDS), berth gets
+    AWS_EC2_METADATA_DISABLED=true: no test lets it ask 169.254.169.254 by default."""
+    env = env or {}
     e = dict(os.environ)
-    for k, v in (env or {}).items():
+    for k, v in env.items():
         if v is None:
             e.pop(k, None)
         else:
             e[k] = v
+    if "AWS_EC2_METADATA_DISABLED" not in env and not e.get("AWS_EC2_METADATA_SERVICE_ENDPOINT"):
+        e["AWS_EC2_METADATA_DISABLED"] = "true"
     return e
 
 

@@ -7,7 +7,8 @@ tests/e2e/conftest.py (which import everything from here). tests/README.md expla
    ends: exited, with the status it expected, no sanitizer report in its output. Processes of
    module-scoped fixtures that still run then are checked at the end of the session.
 3. Nothing leaves the machine: berth gets AWS_EC2_METADATA_DISABLED=true unless a test points
-   AWS_EC2_METADATA_SERVICE_ENDPOINT at the fake IMDS (berth_process.guard checks every start).
+   AWS_EC2_METADATA_SERVICE_ENDPOINT at the fake IMDS (berth_process.berth_env), and
+   berth_process.guard checks the environment and configuration of every start.
 4. Counts: the session's tests run / skipped (allowed) / failed are printed as one
    `berth-counts:` line and, when $BERTH_TEST_COUNTS_DIR is set, written there as JSON for
    scripts/test's per-stage summary.
@@ -23,7 +24,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "support"))
 import allowed_skips  # noqa: E402
 import berth_process  # noqa: E402
 
-__all__ = ["pytest_configure", "pytest_runtest_makereport", "pytest_sessionfinish",
+__all__ = ["pytest_runtest_makereport", "pytest_sessionfinish",
            "pytest_terminal_summary", "berth_processes_checked"]
 
 TESTS_DIR = os.path.normpath(os.path.join(os.path.dirname(__file__), ".."))
@@ -38,10 +39,6 @@ def test_id(item_or_report, path=None):
     rest = nodeid.split("::", 1)[1] if "::" in nodeid else ""
     rel = os.path.relpath(str(path), TESTS_DIR) if path else nodeid.split("::", 1)[0]
     return rel + ("::" + rest if rest else "")
-
-
-def pytest_configure(config):
-    os.environ.setdefault("AWS_EC2_METADATA_DISABLED", "true")
 
 
 def _skip_reason(rep):

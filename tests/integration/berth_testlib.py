@@ -11,8 +11,8 @@ import tempfile
 import time
 import uuid
 
-from berth_process import (berth_bin, metadata_problems, record_finished,  # noqa: F401
-                           run_berth, start_berth)
+from berth_process import (berth_bin, berth_env, metadata_problems,  # noqa: F401
+                           record_finished, run_berth, start_berth)
 
 BUSYBOX = "/bin/busybox"
 BASE_IMAGE = "berth-test/busybox:base"

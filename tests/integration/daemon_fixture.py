@@ -116,16 +116,14 @@ class Daemon:
         self.berth = berth
         self.notify = NotifyListener(os.path.join(tmpdir, "notify.sock"))
         self.bus = PrivateBus(tmpdir) if bus else None
-        self.env = dict(os.environ)
-        self.env.update({"NOTIFY_SOCKET": self.notify.path,
-                         "WATCHDOG_USEC": str(watchdog_usec),
-                         "BERTH_DBUS_ADDRESS": self.bus.address if self.bus else "none"})
-        self.env.pop("WATCHDOG_PID", None)
-        for k, v in (env or {}).items():  # None unsets (EcrWorld.env() clears the AWS_* vars)
-            if v is None:
-                self.env.pop(k, None)
-            else:
-                self.env[k] = v
+        # What this daemon's environment changes (None unsets: EcrWorld.env() clears the AWS_*
+        # variables); self.env is the whole environment it gets (berth_process.berth_env).
+        self.overrides = {"NOTIFY_SOCKET": self.notify.path,
+                          "WATCHDOG_USEC": str(watchdog_usec),
+                          "BERTH_DBUS_ADDRESS": self.bus.address if self.bus else "none",
+                          "WATCHDOG_PID": None}
+        self.overrides.update(env or {})
+        self.env = lib.berth_env(self.overrides)
         self.log_path = os.path.join(tmpdir, "berth-run.log")
         open(self.log_path, "w").close()  # one log for every start of this daemon
         self.proc = None
@@ -136,7 +134,7 @@ class Daemon:
         test with its log, see berth_process.py)."""
         self.process = lib.start_berth(
             ["run", "--config", self.berth.config, "--state-dir", self.berth.state],
-            env=self.env, log_path=self.log_path, expect=expect)
+            env=self.overrides, log_path=self.log_path, expect=expect)
         self.proc = self.process.popen
         return self
 
@@ -146,7 +144,7 @@ class Daemon:
         self.process.expect_exit(*statuses, crash_report=crash_report)
 
     def cli(self, *args, check=None, expect=None):
-        r = lib.run_berth(list(args), env=self.env, timeout=60,
+        r = lib.run_berth(list(args), env=self.overrides, timeout=60,
                           expect=expect if expect is not None else check)
         if check is not None and r.returncode != check:
             raise AssertionError(f"berth {' '.join(args)} -> {r.returncode}\n{r.stdout}\n{r.stderr}")

@@ -65,7 +65,7 @@ def test_crash_mid_update_leaks_no_secret(world, images, auth_proxy, berth, proj
         if not hook:
             # dockerd's blob request waits: berth is mid-update, token handed over, pull running.
             proxy.add(match=FaultProxy.docker_blob, action="stall")
-        cli = lib.start_berth(["update"], env=d.env, expect=None)  # fails: its daemon dies
+        cli = lib.start_berth(["update"], env=d.overrides, expect=None)  # fails: its daemon dies
         if not hook:
             lib.wait_for(lambda: proxy.fired("stall"), timeout=30, what="the pull under way")
             d.signal(sig)
