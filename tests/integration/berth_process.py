@@ -89,8 +89,10 @@ def metadata_problems(env, args=()):
     if not disabled and not env.get("AWS_EC2_METADATA_SERVICE_ENDPOINT"):
         out.append("neither AWS_EC2_METADATA_DISABLED=true nor a loopback "
                    "AWS_EC2_METADATA_SERVICE_ENDPOINT is set: berth would ask 169.254.169.254")
+    # Only `up` and `run` act on the configuration's registries and dashboard (check-config
+    # reads it, the other commands talk to the daemon or Docker).
     path = _config_path(args)
-    if path:
+    if path and args and args[0] in ("up", "run"):
         out += _config_problems(path, env)
     return out
 
