@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import tarfile
 import tempfile
+import threading
 import time
 import uuid
 
@@ -169,6 +170,85 @@ def wait_for(pred, timeout=MIN_WAIT_S, interval=0.1, what="condition"):
             return v
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+class ProjectEvents:
+    """The container events of one project, followed live while a test acts:
+
+        with lib.ProjectEvents(project) as ev:
+            berth.up()
+        ev.events("create", "start")   # [event dict], in order
+
+    Not `docker events --since`: that replays dockerd's in-memory log, which keeps the last 256
+    events only, and on the shared dockerd the health-check exec events of every other test
+    overwrite it within seconds (a run under load found no "start" of a service berth had just
+    started). Fences make the follow exact: a throwaway container of another project is created
+    and removed, and once its "create" arrives, every earlier event has arrived too (dockerd
+    sends them in order): one when the follow starts (subscribed), one when events() is asked."""
+
+    ACTIONS = ("create", "start", "die", "destroy", "rename", "stop", "kill", "health_status")
+
+    def __init__(self, project):
+        self.project = project
+        self._all = []
+        self._lock = threading.Lock()
+        self._start = 0
+
+    def __enter__(self):
+        ensure_base_image()
+        cmd = ["docker", "events", "--format", "{{json .}}", "--filter", "type=container",
+               "--filter", "label=com.docker.compose.project"]
+        for a in self.ACTIONS:
+            cmd += ["--filter", f"event={a}"]
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+        self._thread = threading.Thread(target=self._read, daemon=True)
+        self._thread.start()
+        self._start = self._fence()
+        return self
+
+    def __exit__(self, *exc):
+        self.proc.kill()
+        self.proc.wait(30)
+
+    def _read(self):
+        for line in self.proc.stdout:
+            try:
+                e = json.loads(line)
+            except ValueError:
+                continue
+            with self._lock:
+                self._all.append(e)
+
+    def _fence(self):
+        """Index just past a fence event: everything dockerd sent before it has arrived."""
+        cid = docker("create", "--network", "none", "--label",
+                     f"com.docker.compose.project=t-fence-{uuid.uuid4().hex[:8]}", BASE_IMAGE,
+                     "true")
+        docker("rm", cid, check=False)
+
+        def seen():
+            with self._lock:
+                for i, e in enumerate(self._all):
+                    if e.get("Action") == "create" and e.get("Actor", {}).get("ID") == cid:
+                        return i + 1
+            return None
+        return wait_for(seen, what="the docker events fence")
+
+    def events(self, *actions):
+        """This project's events from the start of the follow until now, in order; only
+        `actions` (the part before ':', e.g. "health_status") when given."""
+        end = self._fence()
+        with self._lock:
+            evs = self._all[self._start:end]
+        out = []
+        for e in evs:
+            attrs = e.get("Actor", {}).get("Attributes", {})
+            if attrs.get("com.docker.compose.project") != self.project:
+                continue
+            if actions and e["Action"].split(":")[0] not in actions:
+                continue
+            out.append(e)
+        return out
 
 
 def free_port():

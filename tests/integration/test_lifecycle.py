@@ -1,9 +1,7 @@
 """Issue 2: the compose-style lifecycle against the real dockerd (images local, no registry)."""
-import json
 import os
 import re
 import subprocess
-import time
 
 import berth_testlib as lib
 
@@ -53,8 +51,9 @@ def ids(project):
 
 def test_first_start_healthy_chain_then_idempotent(berth, project, base_image):
     berth.write(stack(project, base_image))
-    since = str(int(time.time()) - 1)
-    r = berth.up()
+    with lib.ProjectEvents(project) as ev:
+        r = berth.up()
+        chain = ev.events("start", "health_status")
     cs = lib.containers(project)
     assert sorted(cs) == [f"{project}-api-1", f"{project}-db-1", f"{project}-web-1"]
     for name, c in cs.items():
@@ -69,17 +68,13 @@ def test_first_start_healthy_chain_then_idempotent(berth, project, base_image):
         assert f"{project}_default" in c["NetworkSettings"]["Networks"]
     # The healthy-gated chain: api started only after db was healthy, web after api (from the
     # engine's own event log).
-    events = lib.docker("events", "--since", since, "--until", str(int(time.time()) + 1),
-                        "--format", "{{json .}}",
-                        "--filter", f"label=com.docker.compose.project={project}",
-                        "--filter", "event=start", "--filter", "event=health_status")
-    first = {}
-    for line in events.splitlines():
-        e = json.loads(line)
+    order = []  # (service, action) in the order dockerd sent them, first occurrence each
+    for e in chain:
         key = (e["Actor"]["Attributes"]["com.docker.compose.service"], e["Action"].split(":")[0])
-        first.setdefault(key, e["timeNano"])
-    assert first[("api", "start")] > first[("db", "health_status")]
-    assert first[("web", "start")] > first[("api", "health_status")]
+        if key not in order:
+            order.append(key)
+    assert order.index(("api", "start")) > order.index(("db", "health_status")), order
+    assert order.index(("web", "start")) > order.index(("api", "health_status")), order
     assert f"container {project}-db-1 created" in r.stdout
     assert f"network {project}_default created" in r.stdout
     assert f"volume {project}_data created" in r.stdout
@@ -161,15 +156,11 @@ def test_down_removes_containers_and_network_keeps_volumes(berth, project, base_
 def test_stop_order_is_reverse_dependency_order(berth, project, base_image):
     berth.write(stack(project, base_image))
     berth.up()
-    since = str(int(time.time()) - 1)
-    berth.down()
-    until = str(int(time.time()) + 1)
-    events = lib.docker("events", "--since", since, "--until", until, "--format", "{{json .}}",
-                        "--filter", f"label=com.docker.compose.project={project}",
-                        "--filter", "event=die")
-    order = [json.loads(l)["Actor"]["Attributes"]["com.docker.compose.service"]
-             for l in events.splitlines() if l.strip()]
-    assert order.index("web") < order.index("api") < order.index("db")
+    with lib.ProjectEvents(project) as ev:
+        berth.down()
+        died = ev.events("die")
+    order = [e["Actor"]["Attributes"]["com.docker.compose.service"] for e in died]
+    assert order.index("web") < order.index("api") < order.index("db"), order
 
 
 def compose_ps(project, compose_file):
