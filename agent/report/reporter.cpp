@@ -291,30 +291,6 @@ std::string expand_url(std::string_view tmpl, const HostInfo& host, std::string_
   return out;
 }
 
-std::optional<Millis> parse_retry_after(std::string_view value,
-                                        std::chrono::system_clock::time_point now) {
-  while (!value.empty() && value.front() == ' ') value.remove_prefix(1);
-  while (!value.empty() && value.back() == ' ') value.remove_suffix(1);
-  if (value.empty()) return std::nullopt;
-  if (std::all_of(value.begin(), value.end(), [](char c) { return c >= '0' && c <= '9'; })) {
-    std::uint64_t secs = 0;
-    auto [p, ec] = std::from_chars(value.data(), value.data() + value.size(), secs);
-    if (ec != std::errc() || p != value.data() + value.size()) return std::nullopt;
-    secs = std::min<std::uint64_t>(secs, 365ull * 24 * 3600);
-    return Millis(static_cast<std::int64_t>(secs) * 1000);
-  }
-  // IMF-fixdate: "Sun, 06 Nov 1994 08:49:37 GMT".
-  std::string s(value);
-  std::tm tm{};
-  const char* end = ::strptime(s.c_str(), "%a, %d %b %Y %H:%M:%S GMT", &tm);
-  if (!end || *end != '\0') return std::nullopt;
-  std::time_t t = ::timegm(&tm);
-  if (t == static_cast<std::time_t>(-1)) return std::nullopt;
-  auto when = std::chrono::system_clock::from_time_t(t);
-  if (when <= now) return Millis(0);
-  return std::chrono::duration_cast<Millis>(when - now);
-}
-
 Millis backoff_delay(int attempt, Millis initial, Millis max, double random01) {
   if (attempt < 1) attempt = 1;
   double cap = static_cast<double>(initial.count()) * std::pow(2.0, std::min(attempt - 1, 40));

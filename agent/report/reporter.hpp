@@ -23,6 +23,7 @@
 
 #include "core/model.hpp"
 #include "core/status.hpp"
+#include "report/retry_after.hpp"  // parse_retry_after
 #include "report/token.hpp"
 
 namespace berth::report {
@@ -165,10 +166,6 @@ bool is_urgent_change(const StackStatus* before, const StackStatus& after,
 
 // {instance_id} (HostInfo::id()), {hostname}, {project}, each percent-encoded.
 std::string expand_url(std::string_view tmpl, const HostInfo& host, std::string_view project);
-
-// Retry-After: delay-seconds or an HTTP-date (IMF-fixdate); a date in the past is 0.
-std::optional<Millis> parse_retry_after(std::string_view value,
-                                        std::chrono::system_clock::time_point now);
 
 // Exponential backoff with "equal jitter": cap = min(max, initial * 2^(attempt-1)), delay in
 // [cap/2, cap], `random01` in [0, 1).

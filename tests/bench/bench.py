@@ -23,7 +23,9 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.normpath(os.path.join(HERE, "..", ".."))
 sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
 
+import berth_process  # noqa: E402  (the metadata guard and the sanitizer patterns)
 import dockerapi  # noqa: E402
 import images  # noqa: E402
 import report  # noqa: E402
@@ -37,6 +39,34 @@ REG_USER = "bench"
 
 
 LOG_FILE = None
+# Every berth process this run started: {"what", "rc", "expect", "report"} (the sanitizer report
+# when its output had one). Written to berth-processes.json next to results.json; the smoke test
+# (tests/integration/test_bench_smoke.py) checks each like the processes it starts itself.
+BERTH_PROCESSES = []
+
+
+def berth_env():
+    """berth never asks the instance metadata address: the bench has no AWS in it."""
+    return berth_process.berth_env({"AWS_EC2_METADATA_DISABLED": "true"})
+
+
+def record_berth(cmd, rc, text, expect=None):
+    hits = [p for p in berth_process.SANITIZER_PATTERNS if p in text]
+    report_text = ""
+    if hits:
+        start = min(text.index(p) for p in hits)
+        report_text = text[max(0, start - 2000):start + 12000]
+    BERTH_PROCESSES.append({"what": " ".join(map(str, cmd)), "rc": rc, "expect": expect,
+                            "report": report_text})
+
+
+def run_berth_timed(cmd, timeout=600, expect=None):
+    """run_timed for a berth command: the metadata guard first, the process recorded after."""
+    env = berth_env()
+    berth_process.guard(env, cmd[1:])
+    p = run_timed(cmd, env=env, timeout=timeout)
+    record_berth(cmd, p.rc, p.out + "\n" + p.err, expect)
+    return p
 
 
 def log(msg):
@@ -212,7 +242,7 @@ class Bench:
         return [self.berth, *args, "--config", stack.berth_path, "--state-dir", stack.state]
 
     def run_berth(self, stack, *args, timeout=600):
-        return run_timed(self.berth_cmd(stack, *args), timeout=timeout)
+        return run_berth_timed(self.berth_cmd(stack, *args), timeout=timeout)
 
     def run_compose(self, stack, *args, timeout=600):
         return run_timed(["docker-compose", "-p", stack.project, "-f", stack.compose_path,
@@ -646,11 +676,13 @@ class Daemon:
         self.notify = NotifyListener(os.path.join(stack.dir, "notify.sock"))
         self.bus = PrivateBus(stack.dir)
         self.logf = open(os.path.join(stack.dir, "berth-run.log"), "w+")
-        env = dict(os.environ, NOTIFY_SOCKET=self.notify.path, WATCHDOG_USEC="60000000",
+        env = dict(berth_env(), NOTIFY_SOCKET=self.notify.path, WATCHDOG_USEC="60000000",
                    BERTH_DBUS_ADDRESS=self.bus.address)
         env.pop("WATCHDOG_PID", None)
+        self.cmd = bench.berth_cmd(stack, "run")
+        berth_process.guard(env, self.cmd[1:])
         self.t0 = time.time()
-        self.proc = subprocess.Popen(bench.berth_cmd(stack, "run"), stdout=self.logf,
+        self.proc = subprocess.Popen(self.cmd, stdout=self.logf,
                                      stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
 
     @property
@@ -680,13 +712,14 @@ class Daemon:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(10)
+        record_berth(self.cmd, self.proc.returncode, self.output(), expect=0)
         self.notify.close()
         self.bus.close()
         self.logf.close()
 
 
 def berth_run_available(bench):
-    p = run_timed([bench.berth, "run", "--config", "/nonexistent/berth.toml"], timeout=30)
+    p = run_berth_timed([bench.berth, "run", "--config", "/nonexistent/berth.toml"], timeout=30)
     return "not implemented" not in (p.err + p.out)
 
 
@@ -849,8 +882,7 @@ def machine(bench):
                 break
     compose = subprocess.run(["docker-compose", "version", "--short"], capture_output=True,
                              text=True).stdout.strip()
-    berth_v = subprocess.run([bench.berth, "version"], capture_output=True,
-                             text=True).stdout.strip()
+    berth_v = run_berth_timed([bench.berth, "version"], timeout=30, expect=0).out.strip()
     return {"nproc": os.cpu_count(), "cpu": cpu, "mem_gib": round(mem_kb / 1048576, 1),
             "kernel": platform.release(), "docker": v.get("Version"),
             "docker_api": v.get("ApiVersion"), "storage_driver": info.get("Driver"),
@@ -982,6 +1014,9 @@ def main(argv=None):
     except Exception:
         bench.cleanup()
         raise
+    finally:
+        with open(os.path.join(out_dir, "berth-processes.json"), "w") as f:
+            json.dump(BERTH_PROCESSES, f, indent=1)
     results["elapsed_s"] = time.monotonic() - t_start
     results["machine"]["loadavg_end"] = os.getloadavg()
     bench.cleanup()

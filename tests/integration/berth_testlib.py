@@ -1,5 +1,6 @@
 """Shared helpers for berth's integration tests: a real dockerd, offline busybox images, and
 running the berth binary. Used by conftest.py and by the benchmark and e2e harnesses."""
+import base64
 import io
 import json
 import os
@@ -7,19 +8,15 @@ import shutil
 import subprocess
 import tarfile
 import tempfile
+import threading
 import time
 import uuid
 
+from berth_process import (berth_bin, berth_env, metadata_problems,  # noqa: F401
+                           record_finished, run_berth, start_berth)
+
 BUSYBOX = "/bin/busybox"
 BASE_IMAGE = "berth-test/busybox:base"
-
-
-def berth_bin():
-    b = os.environ.get("BERTH_BIN")
-    if b:
-        return b
-    root = os.environ.get("BERTH_SOURCE_DIR", os.path.join(os.path.dirname(__file__), "..", ".."))
-    return os.path.join(root, "build", "agent", "berth")
 
 
 def docker(*args, check=True, capture=True, input=None, timeout=120):
@@ -134,18 +131,16 @@ class Berth:
         with open(self.config, "w") as f:
             f.write(text)
 
-    def run(self, *args, timeout=180, env=None, check=None):
-        e = dict(os.environ)
-        for k, v in (env or {}).items():  # None = unset
-            if v is None:
-                e.pop(k, None)
-            else:
-                e[k] = v
-        cmd = [berth_bin(), *args]
-        if args and args[0] in ("up", "down", "status", "check-config") and "--config" not in args \
-                and args[0] != "check-config":
+    def run(self, *args, timeout=180, env=None, check=None, expect=None):
+        """Runs `berth ARGS` (with --config/--state-dir for up/down/status) to completion.
+        check: the exit status it must have (raises at once otherwise). expect: exit statuses
+        the process check at the end of the test accepts (default: `check`, else any ordinary
+        exit 0..127)."""
+        cmd = list(args)
+        if args and args[0] in ("up", "down", "status") and "--config" not in args:
             cmd += ["--config", self.config, "--state-dir", self.state]
-        r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=e)
+        r = run_berth(cmd, env=env, timeout=timeout,
+                      expect=expect if expect is not None else check)
         if check is not None and r.returncode != check:
             raise AssertionError(f"berth {' '.join(args)} exited {r.returncode}, wanted {check}\n"
                                  f"stdout:\n{r.stdout}\nstderr:\n{r.stderr}")
@@ -158,7 +153,16 @@ class Berth:
         return self.run("down", *extra, check=check)
 
 
-def wait_for(pred, timeout=30.0, interval=0.1, what="condition"):
+# The shortest bound a wait gets: it only catches a hang. The suite shares two cores with the
+# sanitizer builds and other test files, and Docker (restarts, health checks) slows down with
+# them: a 20 s bound made a restart under ASan "time out" (tests/README.md).
+MIN_WAIT_S = 120.0
+
+
+def wait_for(pred, timeout=MIN_WAIT_S, interval=0.1, what="condition"):
+    """Polls pred() until it returns something true (returned) or the bound passes (raises).
+    The bound is at least MIN_WAIT_S, whatever the caller asked: never a timing assertion."""
+    timeout = max(timeout, MIN_WAIT_S)
     deadline = time.time() + timeout
     while time.time() < deadline:
         v = pred()
@@ -166,6 +170,85 @@ def wait_for(pred, timeout=30.0, interval=0.1, what="condition"):
             return v
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+class ProjectEvents:
+    """The container events of one project, followed live while a test acts:
+
+        with lib.ProjectEvents(project) as ev:
+            berth.up()
+        ev.events("create", "start")   # [event dict], in order
+
+    Not `docker events --since`: that replays dockerd's in-memory log, which keeps the last 256
+    events only, and on the shared dockerd the health-check exec events of every other test
+    overwrite it within seconds (a run under load found no "start" of a service berth had just
+    started). Fences make the follow exact: a throwaway container of another project is created
+    and removed, and once its "create" arrives, every earlier event has arrived too (dockerd
+    sends them in order): one when the follow starts (subscribed), one when events() is asked."""
+
+    ACTIONS = ("create", "start", "die", "destroy", "rename", "stop", "kill", "health_status")
+
+    def __init__(self, project):
+        self.project = project
+        self._all = []
+        self._lock = threading.Lock()
+        self._start = 0
+
+    def __enter__(self):
+        ensure_base_image()
+        cmd = ["docker", "events", "--format", "{{json .}}", "--filter", "type=container",
+               "--filter", "label=com.docker.compose.project"]
+        for a in self.ACTIONS:
+            cmd += ["--filter", f"event={a}"]
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+        self._thread = threading.Thread(target=self._read, daemon=True)
+        self._thread.start()
+        self._start = self._fence()
+        return self
+
+    def __exit__(self, *exc):
+        self.proc.kill()
+        self.proc.wait(30)
+
+    def _read(self):
+        for line in self.proc.stdout:
+            try:
+                e = json.loads(line)
+            except ValueError:
+                continue
+            with self._lock:
+                self._all.append(e)
+
+    def _fence(self):
+        """Index just past a fence event: everything dockerd sent before it has arrived."""
+        cid = docker("create", "--network", "none", "--label",
+                     f"com.docker.compose.project=t-fence-{uuid.uuid4().hex[:8]}", BASE_IMAGE,
+                     "true")
+        docker("rm", cid, check=False)
+
+        def seen():
+            with self._lock:
+                for i, e in enumerate(self._all):
+                    if e.get("Action") == "create" and e.get("Actor", {}).get("ID") == cid:
+                        return i + 1
+            return None
+        return wait_for(seen, what="the docker events fence")
+
+    def events(self, *actions):
+        """This project's events from the start of the follow until now, in order; only
+        `actions` (the part before ':', e.g. "health_status") when given."""
+        end = self._fence()
+        with self._lock:
+            evs = self._all[self._start:end]
+        out = []
+        for e in evs:
+            attrs = e.get("Actor", {}).get("Attributes", {})
+            if attrs.get("com.docker.compose.project") != self.project:
+                continue
+            if actions and e["Action"].split(":")[0] not in actions:
+                continue
+            out.append(e)
+        return out
 
 
 def free_port():
@@ -252,8 +335,50 @@ def read_state(berth):
         return json.load(f)
 
 
+def base64_forms(secret):
+    """How `secret` looks inside base64 or base64url text, wherever it starts in the encoded
+    bytes: the encoding of the secret after 0, 1 and 2 bytes of something else, cut to the
+    characters that only the secret's bits determine. X-Registry-Auth is base64url of a JSON
+    object holding the password; an Authorization header is base64 of "user:password"."""
+    data = secret.encode()
+    forms = set()
+    for lead in range(3):
+        first = -(-8 * lead // 6)  # the first character with no bit of the leading bytes
+        last = 8 * (lead + len(data)) // 6  # after the last character with only the secret's bits
+        for enc in (base64.b64encode, base64.urlsafe_b64encode):
+            piece = enc(b"\0" * lead + data).decode()[first:last]
+            if len(piece) >= 8:
+                forms.add(piece)
+    return forms
+
+
+def secret_variants(secrets):
+    """Every secret, the password inside an ECR-style token (base64 of "USER:PASSWORD"), and
+    the base64 / base64url forms of each of these."""
+    plain = set()
+    for s in secrets:
+        if not s:
+            continue
+        plain.add(s)
+        try:
+            decoded = base64.b64decode(s, validate=True).decode()
+        except (ValueError, UnicodeDecodeError):
+            decoded = ""
+        if ":" in decoded and decoded.isprintable():
+            password = decoded.split(":", 1)[1]
+            if len(password) >= 8:
+                plain.add(password)
+    out = {}
+    for s in plain:
+        out[s] = f"a secret ({s[:4]}...)"
+        for f in base64_forms(s):
+            out.setdefault(f, f"the base64 form of a secret ({s[:4]}...)")
+    return out
+
+
 def assert_no_secrets(secrets, *texts, state_dir=None):
-    """None of `secrets` (non-empty strings) appears in the texts nor in any file of state_dir."""
+    """None of `secrets` (non-empty strings) appears in the texts nor in any file of state_dir:
+    neither as is nor base64- or base64url-encoded (secret_variants)."""
     blobs = [("output", t) for t in texts if t]
     if state_dir and os.path.isdir(state_dir):
         for root, _, files in os.walk(state_dir):
@@ -264,8 +389,6 @@ def assert_no_secrets(secrets, *texts, state_dir=None):
                         blobs.append((p, f.read()))
                 except OSError:
                     pass
-    for s in secrets:
-        if not s:
-            continue
+    for needle, what in secret_variants(secrets).items():
         for where, text in blobs:
-            assert s not in text, f"a secret ({s[:4]}...) appears in {where}"
+            assert needle not in text, f"{what} appears in {where}"

@@ -8,6 +8,7 @@ sys.path.insert(0, os.path.dirname(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "fakes"))
 
 import berth_testlib as lib  # noqa: E402
+from berth_pytest import *  # noqa: E402,F401,F403 (the suite's rules: skips, processes, counts)
 
 
 @pytest.fixture(scope="session")

@@ -70,9 +70,45 @@ class PrivateBus:
             raise AssertionError(f"busctl {' '.join(args)}: {r.stderr}")
         return r
 
+    def monitor(self, match):
+        return BusMonitor(self.address, match)
+
     def close(self):
         self.proc.terminate()
         self.proc.wait(timeout=5)
+
+
+class BusMonitor:
+    """dbus-monitor on the private bus, its output collected by a thread. Returned once the
+    monitor is subscribed: dbus-monitor prints the NameLost of its own connection when
+    BecomeMonitor took effect (a fixed sleep missed signals on a loaded machine)."""
+
+    def __init__(self, address, match):
+        self.proc = subprocess.Popen(["dbus-monitor", "--address", address, match],
+                                     stdout=subprocess.PIPE, text=True)
+        self.lines = []
+        self.lock = threading.Lock()
+        self.thread = threading.Thread(target=self._read, daemon=True)
+        self.thread.start()
+        self.wait_for(lambda out: "member=NameLost" in out, what="dbus-monitor subscribed")
+
+    def _read(self):
+        for line in self.proc.stdout:
+            with self.lock:
+                self.lines.append(line)
+
+    def output(self):
+        with self.lock:
+            return "".join(self.lines)
+
+    def wait_for(self, pred, timeout=60, what="dbus-monitor output"):
+        return lib.wait_for(lambda: pred(self.output()), timeout=timeout, what=what)
+
+    def close(self):
+        self.proc.terminate()
+        self.proc.wait(timeout=10)
+        self.thread.join(10)
+        return self.output()
 
 
 class Daemon:
@@ -80,29 +116,36 @@ class Daemon:
         self.berth = berth
         self.notify = NotifyListener(os.path.join(tmpdir, "notify.sock"))
         self.bus = PrivateBus(tmpdir) if bus else None
-        self.env = dict(os.environ)
-        self.env.update({"NOTIFY_SOCKET": self.notify.path,
-                         "WATCHDOG_USEC": str(watchdog_usec),
-                         "BERTH_DBUS_ADDRESS": self.bus.address if self.bus else "none"})
-        self.env.pop("WATCHDOG_PID", None)
-        for k, v in (env or {}).items():  # None unsets (EcrWorld.env() clears the AWS_* vars)
-            if v is None:
-                self.env.pop(k, None)
-            else:
-                self.env[k] = v
+        # What this daemon's environment changes (None unsets: EcrWorld.env() clears the AWS_*
+        # variables); self.env is the whole environment it gets (berth_process.berth_env).
+        self.overrides = {"NOTIFY_SOCKET": self.notify.path,
+                          "WATCHDOG_USEC": str(watchdog_usec),
+                          "BERTH_DBUS_ADDRESS": self.bus.address if self.bus else "none",
+                          "WATCHDOG_PID": None}
+        self.overrides.update(env or {})
+        self.env = lib.berth_env(self.overrides)
         self.log_path = os.path.join(tmpdir, "berth-run.log")
+        open(self.log_path, "w").close()  # one log for every start of this daemon
         self.proc = None
+        self.process = None
 
-    def start(self):
-        self.log = open(self.log_path, "w")
-        self.proc = subprocess.Popen(
-            [lib.berth_bin(), "run", "--config", self.berth.config, "--state-dir", self.berth.state],
-            stdout=self.log, stderr=subprocess.STDOUT, env=self.env)
+    def start(self, expect=0):
+        """Starts `berth run`; expect: its exit status once stopped (checked at the end of the
+        test with its log, see berth_process.py)."""
+        self.process = lib.start_berth(
+            ["run", "--config", self.berth.config, "--state-dir", self.berth.state],
+            env=self.overrides, log_path=self.log_path, expect=expect)
+        self.proc = self.process.popen
         return self
 
-    def cli(self, *args, check=None):
-        r = subprocess.run([lib.berth_bin(), *args], capture_output=True, text=True, timeout=60,
-                           env=self.env)
+    def expect_exit(self, *statuses, crash_report=False):
+        """The exit statuses the current `berth run` may end with (negative: a signal), when the
+        test kills it on purpose; crash_report: a sanitizer's report of that crash is expected."""
+        self.process.expect_exit(*statuses, crash_report=crash_report)
+
+    def cli(self, *args, check=None, expect=None):
+        r = lib.run_berth(list(args), env=self.overrides, timeout=60,
+                          expect=expect if expect is not None else check)
         if check is not None and r.returncode != check:
             raise AssertionError(f"berth {' '.join(args)} -> {r.returncode}\n{r.stdout}\n{r.stderr}")
         return r
@@ -129,4 +172,3 @@ class Daemon:
         self.notify.close()
         if self.bus:
             self.bus.close()
-        self.log.close()

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstdlib>
 
+#include "../support/skip.hpp"
 #include "engine/docker_engine.hpp"
 #include "engine_test_util.hpp"
 
@@ -30,7 +31,7 @@ struct PodmanService {
     env = "CONTAINERS_CONF=" + (dir / "containers.conf").string() + " ";
     pid = tengine::sh_out(env + "podman system service --time=0 unix://" + socket + " >" +
                           (dir / "service.log").string() + " 2>&1 & echo $!");
-    if (!tengine::eventually([&] { return std::filesystem::exists(socket); }, 10000ms)) {
+    if (!tengine::eventually([&] { return std::filesystem::exists(socket); }, 60s)) {
       why = "podman system service did not create " + socket;
       return;
     }
@@ -60,10 +61,8 @@ struct PodmanService {
 }  // namespace
 
 TEST_CASE("engine: basic lifecycle against podman's docker-compatible socket", "[engine][podman]") {
-  if (sh("command -v podman >/dev/null 2>&1") != 0) {
-    WARN("SKIPPED: podman is not installed (apt-get install podman to run this test)");
-    return;
-  }
+  if (sh("command -v podman >/dev/null 2>&1") != 0)
+    BERTH_SKIP("podman is not installed (apt-get install podman to run this test)");
   PodmanService svc;
   INFO("podman service log: " << tengine::sh_out("cat " + (svc.dir / "service.log").string()));
   REQUIRE(svc.ok);
@@ -72,7 +71,7 @@ TEST_CASE("engine: basic lifecycle against podman's docker-compatible socket", "
   auto e = berth::engine::make_docker_engine();
   ::unsetenv("DOCKER_HOST");
 
-  REQUIRE(tengine::eventually([&] { return bool(e->ping()); }, 10000ms));
+  REQUIRE(tengine::eventually([&] { return bool(e->ping()); }, 60s));
   auto v = e->ping();
   REQUIRE(v);
   CHECK(*v == "1.41");

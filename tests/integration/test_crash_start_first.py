@@ -1,6 +1,6 @@
 """Issue 6: berth killed before every step of a start-first update; the next `berth up`
 converges, and at no point is the service left without a container (see crash_lib.py).
-Skipped without -DBERTH_TEST_HOOKS=ON. (The rollback steps 90/91 are the same code for both
+Registered only with -DBERTH_TEST_HOOKS=ON. (The rollback steps 90/91 are the same code for both
 strategies: test_crash_stop_first.py covers them.)"""
 import pytest
 

@@ -1,5 +1,5 @@
 """Issue 6: berth killed before every step of a stop-first update and of a rollback; the next
-`berth up` converges (see crash_lib.py). Skipped without -DBERTH_TEST_HOOKS=ON."""
+`berth up` converges (see crash_lib.py). Registered only with -DBERTH_TEST_HOOKS=ON."""
 import pytest
 
 import berth_testlib as lib

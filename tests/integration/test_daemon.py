@@ -2,7 +2,6 @@
 SIGTERM, D-Bus (private bus) and `berth status`."""
 import json
 import signal
-import time
 
 import pytest
 
@@ -58,11 +57,11 @@ def test_notify_sequence_watchdog_reload_and_stop(daemon, project):
     assert all(c["State"]["Health"]["Status"] == "healthy" for c in lib.containers(project).values())
     assert "STATUS=2/2 services healthy" in texts
 
-    # WATCHDOG=1 at half of WATCHDOG_USEC (2 s -> every second), from the idle loop.
-    t0 = time.time()
-    time.sleep(3.5)
-    pings = [t for t, m in daemon.notify.timed() if m == "WATCHDOG=1" and t >= t0]
-    assert 2 <= len(pings) <= 6, pings
+    # WATCHDOG=1 keeps coming from the idle loop (every WATCHDOG_USEC / 2 = 1 s; how regular
+    # is not asserted: a loaded machine delays it, and systemd's check is the real bound).
+    n = len(daemon.notify.texts())
+    lib.wait_for(lambda: daemon.notify.texts()[n:].count("WATCHDOG=1") >= 2, timeout=60,
+                 what="two WATCHDOG=1 pings from the idle daemon")
 
     # SIGHUP -> RELOADING=1 ... READY=1
     n = len(daemon.notify.texts())
@@ -134,20 +133,13 @@ def test_dbus_properties_methods_signal_and_status(daemon, project):
     assert r.returncode == 1 and "nope" in r.stderr
 
     # ServiceChanged when a container dies
-    import subprocess
-    mon = subprocess.Popen(["dbus-monitor", "--address", bus.address,
-                            "type='signal',interface='org.berth.Agent1',member='ServiceChanged'"],
-                           stdout=subprocess.PIPE, text=True)
+    mon = bus.monitor("type='signal',interface='org.berth.Agent1',member='ServiceChanged'")
     try:
-        time.sleep(0.5)
         lib.docker("kill", f"{project}-api-1")
-        lib.wait_for(lambda: lib.containers(project)[f"{project}-api-1"]["State"]["Status"] != "running",
-                     timeout=10)
-        time.sleep(1.0)
+        mon.wait_for(lambda out: "ServiceChanged" in out and '"api"' in out and '"exited"' in out,
+                     what="ServiceChanged(api, exited)")
     finally:
-        mon.terminate()
-        out = mon.communicate(timeout=5)[0]
-    assert "ServiceChanged" in out and '"api"' in out and '"exited"' in out
+        mon.close()
 
     # RestartService brings it back; Update converges.
     daemon.cli("restart", "api", check=0)

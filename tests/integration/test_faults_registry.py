@@ -7,6 +7,7 @@ running stack on version 1 with version 2 pushed, and ends either converged on v
 a retry or with a clear error (exit 1) naming the registry and the old containers untouched
 (same container IDs, still running): never a half-updated stack."""
 import time
+import tomllib
 
 import berth_testlib as lib
 from fault_proxy import FaultProxy
@@ -16,7 +17,7 @@ from faults_lib import (assert_clear_error, assert_untouched, converges, images,
 
 def test_429_with_retry_after_then_5xx_then_success(world, images, proxy, berth, project):
     """A throttled registry (429, Retry-After: 3) and then a failing one (503): both retried,
-    the first after at least the time the registry asked for; the update completes."""
+    the first scheduled after the time the registry asked for; the update completes."""
     before, d2 = started(world, images, proxy, berth, project)
     proxy.add(FaultProxy.berth_manifest, "status", status=429, count=1,
               headers={"Retry-After": "3"},
@@ -28,10 +29,11 @@ def test_429_with_retry_after_then_5xx_then_success(world, images, proxy, berth,
     assert proxy.fired() == 2
     assert "HTTP 429, retry after 3 s) (attempt 1/3, retrying in 3000 ms)" in out, out
     assert "HTTP 503) (attempt 2/3" in out, out
-    # The retry waited at least what the registry asked for (a lower bound: never flaky).
+    # The retry was scheduled by the registry's Retry-After (the message above), and the next
+    # request after the 429 is the retry (no wall-clock assertion: tests/README.md).
     log = [e for e in proxy.log() if FaultProxy.berth_manifest(e[1], e[2], e[4])]
     i = next(i for i, e in enumerate(log) if e[3] == 429)
-    assert log[i + 1][3] == 503 and log[i + 1][0] - log[i][0] >= 3.0, log
+    assert log[i + 1][3] == 503, log
     c = snapshot(project)[f"{project}-api-1"]
     assert c[1:] == ("running", d2) and c[0] != before[f"{project}-api-1"][0]
     lib.assert_no_secrets(world.secrets(), r.stdout, r.stderr, state_dir=berth.state)
@@ -81,7 +83,13 @@ def test_corrupt_manifest_is_refused(world, images, proxy, berth, project):
     r = berth.up(env=world.env(), check=1)
     assert proxy.fired() >= 1
     assert_clear_error(r, proxy, d2[7:19])
-    assert "verification failed" in r.stderr or "digest" in r.stderr
+    # The exact error: the service, the tag and digest it resolved, the registry, and dockerd's
+    # verdict on the bytes it got for that digest.
+    with open(berth.config, "rb") as f:
+        ref = tomllib.load(f)["services"]["api"]["image"]
+    repo = ref.rsplit(":", 1)[0]
+    assert (f"error: api: pull {ref} ({d2[7:19]}) from {proxy.addr}: docker: pull {repo}@{d2}: "
+            f"manifest verification failed for digest {d2}") in r.stderr.splitlines(), r.stderr
     assert_untouched(project, before)
     assert lib.local_image_id(f"{proxy.addr}/{images.repo}@{d2}") is None
     proxy.clear()

@@ -1,6 +1,7 @@
 """Issue 2: the compose-style lifecycle against the real dockerd (images local, no registry)."""
-import json
-import time
+import os
+import re
+import subprocess
 
 import berth_testlib as lib
 
@@ -50,8 +51,9 @@ def ids(project):
 
 def test_first_start_healthy_chain_then_idempotent(berth, project, base_image):
     berth.write(stack(project, base_image))
-    since = str(int(time.time()) - 1)
-    r = berth.up()
+    with lib.ProjectEvents(project) as ev:
+        r = berth.up()
+        chain = ev.events("start", "health_status")
     cs = lib.containers(project)
     assert sorted(cs) == [f"{project}-api-1", f"{project}-db-1", f"{project}-web-1"]
     for name, c in cs.items():
@@ -66,17 +68,13 @@ def test_first_start_healthy_chain_then_idempotent(berth, project, base_image):
         assert f"{project}_default" in c["NetworkSettings"]["Networks"]
     # The healthy-gated chain: api started only after db was healthy, web after api (from the
     # engine's own event log).
-    events = lib.docker("events", "--since", since, "--until", str(int(time.time()) + 1),
-                        "--format", "{{json .}}",
-                        "--filter", f"label=com.docker.compose.project={project}",
-                        "--filter", "event=start", "--filter", "event=health_status")
-    first = {}
-    for line in events.splitlines():
-        e = json.loads(line)
+    order = []  # (service, action) in the order dockerd sent them, first occurrence each
+    for e in chain:
         key = (e["Actor"]["Attributes"]["com.docker.compose.service"], e["Action"].split(":")[0])
-        first.setdefault(key, e["timeNano"])
-    assert first[("api", "start")] > first[("db", "health_status")]
-    assert first[("web", "start")] > first[("api", "health_status")]
+        if key not in order:
+            order.append(key)
+    assert order.index(("api", "start")) > order.index(("db", "health_status")), order
+    assert order.index(("web", "start")) > order.index(("api", "health_status")), order
     assert f"container {project}-db-1 created" in r.stdout
     assert f"network {project}_default created" in r.stdout
     assert f"volume {project}_data created" in r.stdout
@@ -158,25 +156,46 @@ def test_down_removes_containers_and_network_keeps_volumes(berth, project, base_
 def test_stop_order_is_reverse_dependency_order(berth, project, base_image):
     berth.write(stack(project, base_image))
     berth.up()
-    since = str(int(time.time()) - 1)
-    berth.down()
-    until = str(int(time.time()) + 1)
-    events = lib.docker("events", "--since", since, "--until", until, "--format", "{{json .}}",
-                        "--filter", f"label=com.docker.compose.project={project}",
-                        "--filter", "event=die")
-    order = [json.loads(l)["Actor"]["Attributes"]["com.docker.compose.service"]
-             for l in events.splitlines() if l.strip()]
-    assert order.index("web") < order.index("api") < order.index("db")
+    with lib.ProjectEvents(project) as ev:
+        berth.down()
+        died = ev.events("die")
+    order = [e["Actor"]["Attributes"]["com.docker.compose.service"] for e in died]
+    assert order.index("web") < order.index("api") < order.index("db"), order
 
 
-def test_compose_sees_berth_containers(berth, project, base_image):
-    """docker compose lists berth's containers by its labels (compose v1 reads the same labels)."""
+def compose_ps(project, compose_file):
+    """{container name: State column} from Debian's docker-compose (v1) `ps` of the project."""
+    r = subprocess.run(["docker-compose", "-p", project, "-f", compose_file, "--no-ansi", "ps"],
+                       capture_output=True, text=True, timeout=120,
+                       env=dict(os.environ, COMPOSE_INTERACTIVE_NO_CLI="1"))
+    assert r.returncode == 0, r.stdout + r.stderr
+    lines = r.stdout.splitlines()
+    # A header ("Name  Command  State  Ports"), a dashed rule, one row per container; the
+    # columns are separated by runs of two or more spaces.
+    assert len(lines) >= 2 and lines[1].startswith("---"), r.stdout
+    rows = {}
+    for line in lines[2:]:
+        cols = re.split(r"\s{2,}", line.strip())
+        assert len(cols) >= 3, line
+        rows[cols[0]] = cols[2]
+    return rows
+
+
+def test_compose_sees_berth_containers(berth, project, base_image, tmp_path):
+    """Debian's docker-compose (v1) lists berth's containers by their labels, as its own, with
+    their state: every service of the project, healthy, and a stopped one as exited."""
     berth.write(stack(project, base_image))
     berth.up()
-    ps = lib.docker("ps", "--filter", f"label=com.docker.compose.project={project}",
-                    "--filter", "label=com.docker.compose.oneoff=False",
-                    "--filter", "label=com.docker.compose.config-hash", "--format", "{{.Names}}")
-    assert len(ps.split()) == 3
+    compose_file = tmp_path / "docker-compose.yml"
+    compose_file.write_text("version: \"2.4\"\nservices:\n" + "".join(
+        f"  {s}:\n    image: {base_image}\n" for s in ("db", "api", "web")))
+    assert compose_ps(project, str(compose_file)) == {
+        f"{project}-{s}-1": "Up (healthy)" for s in ("db", "api", "web")}
+
+    lib.docker("stop", f"{project}-web-1")  # its PID 1 traps TERM and exits 0
+    assert compose_ps(project, str(compose_file)) == {
+        f"{project}-db-1": "Up (healthy)", f"{project}-api-1": "Up (healthy)",
+        f"{project}-web-1": "Exit 0"}
 
 
 def test_bad_config_exits_78_and_changes_nothing(berth, project, base_image):

@@ -9,6 +9,7 @@
 #include <fstream>
 
 #include "../support/fake_process.hpp"
+#include "../support/skip.hpp"
 #include "aws/credentials.hpp"
 #include "aws/ecr.hpp"
 #include "core/image_ref.hpp"
@@ -65,10 +66,7 @@ Result<std::string> engine_pull(const std::string& image, const std::string& tag
 
 TEST_CASE("registry: docker push digest == resolve_digest, X-Registry-Auth pulls",
           "[registry][docker]") {
-  if (!docker_available()) {
-    WARN("dockerd not available: skipped");
-    return;
-  }
+  if (!docker_available()) BERTH_SKIP("dockerd is not available");
   FakeProcess ecr("fake_ecr.py",
                   {"--key", std::string(kKey) + ":" + kSecret, "--password", kPassword});
   FakeProcess reg("registry.py", {"--password", kPassword});

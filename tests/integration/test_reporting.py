@@ -144,12 +144,18 @@ def test_reports_kill_outage_restart_and_no_token(dash, berth, project, base_ima
         before = dash.received()
         dash.set_mode("status", status=503, retry_after="1")
         kills = 3
+        restarts = []
         for i in range(kills):
             db_id = db()["Id"]
+            t_kill = time.time()
             crash(db())
             lib.wait_for(lambda: db()["RestartCount"] > i and db()["State"]["Status"] == "running",
-                         timeout=20, what="db restarted")
+                         what="db restarted")
+            restarts.append(time.time() - t_kill)
             assert db()["Id"] == db_id
+        # Docker's restart policy brings it back (its delay doubles: 100, 200, 400 ms); on a
+        # loaded machine the restart itself takes seconds (printed, never asserted).
+        print("db restarted by Docker after " + ", ".join(f"{s:.1f}s" for s in restarts))
         lib.wait_for(lambda: len([f for f in os.listdir(spool) if f.endswith(".json") and
                                   f.startswith("r")]) >= 2, timeout=20,
                      what="reports spooled while the dashboard answers 503")

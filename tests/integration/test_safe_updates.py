@@ -55,15 +55,6 @@ def ids(project):
     return {n: c["Id"] for n, c in lib.containers(project).items()}
 
 
-def events(project, since, *kinds):
-    args = ["events", "--since", since, "--until", str(int(time.time()) + 1), "--filter",
-            f"label=com.docker.compose.project={project}", "--filter", "type=container",
-            "--format", "{{json .}}"]
-    for k in kinds:
-        args += ["--filter", f"event={k}"]
-    return [json.loads(l) for l in lib.docker(*args).splitlines() if l.strip()]
-
-
 class Poller:
     """Polls a URL (or a predicate) in a thread; records (time, ok)."""
 
@@ -91,6 +82,9 @@ class Poller:
         self.running = False
         self.thread.join(5)
 
+    def failures(self):
+        return sum(1 for _, ok in self.samples if not ok)
+
     def longest_gap(self):
         """Longest stretch (seconds) from the first failing sample to the next good one."""
         worst, start = 0.0, None
@@ -103,6 +97,28 @@ class Poller:
         if start is not None:
             worst = max(worst, self.samples[-1][0] - start)
         return worst
+
+
+def service_answers(project, service):
+    """One probe: some running container of the service answers HTTP 200 on its address in the
+    project's network (the host reaches a bridge network's addresses). A container listed as
+    running may be stopped before it is asked (the old one, once the new one is healthy): then
+    the containers are listed once more, so a probe fails only when none answered."""
+    for _ in range(2):
+        ids = lib.docker("ps", "-q", "--filter", f"label=com.docker.compose.project={project}",
+                         "--filter", f"label=com.docker.compose.service={service}",
+                         "--filter", "status=running", check=False).split()
+        addrs = lib.docker("inspect", "-f",
+                           "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}", *ids,
+                           check=False).split() if ids else []
+        for ip in addrs:
+            try:
+                with urllib.request.urlopen(f"http://{ip}:8080/", timeout=10) as r:
+                    if r.status == 200:
+                        return True
+            except OSError:
+                pass
+    return False
 
 
 def http_ok(port):
@@ -156,11 +172,12 @@ def test_failed_update_rolls_back_quarantines_and_takes_a_fixed_image(world, ber
 
     # The next runs do not retry the quarantined image.
     for attempt in range(2):
-        since = f"{time.time():.9f}"  # not truncated: events of the previous step stay out
-        r2 = berth.up(env=world.env(), check=None)
+        with lib.ProjectEvents(project) as ev:
+            r2 = berth.up(env=world.env(), check=None)
+            created = ev.events("create")
         print(r2.stdout + r2.stderr)
         assert "quarantined" in r2.stdout + r2.stderr
-        assert events(project, since, "create") == []
+        assert created == []
         assert ids(project) == {name: old_id}
         state = lib.read_state(berth)["services"]["web"]
         assert [q["digest"] for q in state["quarantined"]] == [bad], attempt
@@ -213,22 +230,25 @@ def test_start_first_keeps_a_container_running_throughout(world, berth, project)
                          "--filter", "status=running")
         return len(out.split())
 
-    since = str(int(time.time()) - 1)
-    with Poller(running_count, interval=0.05) as poll:
+    assert service_answers(project, "api")
+    with lib.ProjectEvents(project) as ev, Poller(running_count, interval=0.05) as poll, \
+            Poller(lambda: service_answers(project, "api"), interval=0.05) as probes:
         r = berth.up(env=world.env())
+        evs = ev.events("die", "health_status")
     counts = [v for _, v in poll.samples]
     print(f"\nstart-first: running containers of api during the update: min {min(counts)}, "
-          f"max {max(counts)} ({len(counts)} samples)")
+          f"max {max(counts)} ({len(counts)} samples); HTTP probes: {len(probes.samples)}, "
+          f"failed {probes.failures()}")
     assert min(counts) >= 1 and max(counts) == 2
+    assert probes.samples and probes.failures() == 0  # zero downtime: no probe went unanswered
     c = lib.containers(project)[f"{project}-api-1"]
     assert c["Id"] != old_id and c["Config"]["Labels"]["org.berth.image.digest"] == new_digest
     assert len(lib.containers(project)) == 1
-    # The old one stopped only after the new one was healthy.
-    evs = events(project, since, "die", "health_status")
-    healthy_new = [e["timeNano"] for e in evs if e["Actor"]["ID"] == c["Id"]
+    # The old one stopped only after the new one was healthy (in the order dockerd sent them).
+    healthy_new = [i for i, e in enumerate(evs) if e["Actor"]["ID"] == c["Id"]
                    and e["Action"] == "health_status: healthy"]
-    old_died = [e["timeNano"] for e in evs if e["Actor"]["ID"] == old_id and e["Action"] == "die"]
-    assert healthy_new and old_died and min(old_died) > min(healthy_new)
+    old_died = [i for i, e in enumerate(evs) if e["Actor"]["ID"] == old_id and e["Action"] == "die"]
+    assert healthy_new and old_died and min(old_died) > min(healthy_new), evs
     assert "start-first" in r.stdout
 
 
@@ -240,10 +260,20 @@ def test_start_first_failed_check_leaves_the_old_one_running(world, berth, proje
     berth.up(env=world.env())
     old_id = ids(project)[f"{project}-api-1"]
     bad = world.push(rp, version="sfb-2", no_www=True)
+    # The old container keeps answering: probed on its own address (the new one answers 404).
+    old_ip = lib.docker("inspect", "-f",
+                        "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", old_id)
+
+    def old_answers():
+        with urllib.request.urlopen(f"http://{old_ip}:8080/", timeout=10) as resp:
+            return resp.status == 200
+    assert old_answers()
     with Poller(lambda: lib.containers(project)[f"{project}-api-1"]["State"]["Status"]
-                == "running", interval=0.05) as poll:
+                == "running", interval=0.05) as poll, Poller(old_answers, interval=0.05) as probes:
         r = berth.up(env=world.env(), check=1)
     assert all(v for _, v in poll.samples), "the old container stopped during a start-first update"
+    print(f"\nHTTP probes of the old container: {len(probes.samples)}, failed {probes.failures()}")
+    assert probes.samples and probes.failures() == 0
     assert ids(project) == {f"{project}-api-1": old_id}
     state = lib.read_state(berth)["services"]["api"]
     assert [q["digest"] for q in state["quarantined"]] == [bad]
@@ -304,10 +334,11 @@ def test_lost_state_dir_is_rebuilt_from_labels(world, berth, project):
     berth.up(env=world.env())
     before = ids(project)
     shutil.rmtree(berth.state)
-    since = f"{time.time():.9f}"  # not truncated: events of the previous step stay out
-    r = berth.up(env=world.env())
+    with lib.ProjectEvents(project) as ev:
+        r = berth.up(env=world.env())
+        changes = ev.events("create", "stop", "destroy", "rename")
     assert ids(project) == before and "(nothing to do)" in r.stdout
-    assert events(project, since, "create", "stop", "destroy", "rename") == []
+    assert changes == []
     state = lib.read_state(berth)["services"]["a"]
     assert state["last_good"]["digest"] == da
 

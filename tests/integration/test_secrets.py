@@ -172,9 +172,11 @@ def test_token_file_readable_by_others_is_refused(world, berth, project, tmp_pat
         berth.write(dashboard_config(project, world.addr, f"{world.addr}/t-faults-none/api:v1",
                                      dash, path))
         r = berth.run("check-config", berth.config, check=78)
-        d = Daemon(berth, str(tmp_path), bus=False)
+        # The fakes' endpoints although berth must stop at the token file: were it to go on,
+        # it would ask the fake ECR, not AWS (the metadata guard, tests/README.md).
+        d = Daemon(berth, str(tmp_path), env=world.env(), bus=False)
         try:
-            d.start()
+            d.start(expect=78)
             assert d.proc.wait(timeout=30) == 78
             out = d.output()
         finally:

@@ -197,7 +197,7 @@ class FakeDashboard {
 
   // Polls received() until `pred` holds (or the timeout passes); returns the last snapshot.
   json wait_for(const std::function<bool(const json&)>& pred,
-                std::chrono::milliseconds timeout = 10s) {
+                std::chrono::milliseconds timeout = 60s) {
     auto deadline = std::chrono::steady_clock::now() + timeout;
     json r = received();
     while (!pred(r) && std::chrono::steady_clock::now() < deadline) {

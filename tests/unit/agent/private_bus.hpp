@@ -27,7 +27,7 @@ inline bool have_dbus_daemon() {
 }
 
 template <typename Pred>
-bool wait_until(Pred pred, std::chrono::milliseconds limit = 5000ms) {
+bool wait_until(Pred pred, std::chrono::milliseconds limit = 60s) {
   const auto deadline = std::chrono::steady_clock::now() + limit;
   while (std::chrono::steady_clock::now() < deadline) {
     if (pred()) return true;

@@ -12,6 +12,7 @@
 #include <sstream>
 #include <string>
 
+#include "../../support/skip.hpp"
 #include "daemon/dbus_client.hpp"
 #include "daemon/dbus_service.hpp"
 #include "daemon/logging.hpp"
@@ -86,11 +87,8 @@ class NullHandler : public DbusHandler {
 TEST_CASE("D-Bus policy: everyone reads, only root acts, root and berth own", "[dbus][policy]") {
   if (::geteuid() != 0 || ::access(kSystemConf, R_OK) != 0 ||
       ::access("/usr/bin/busctl", X_OK) != 0 || ::access("/usr/bin/setpriv", X_OK) != 0 ||
-      !berth_test::have_dbus_daemon() || ::getpwuid(1) == nullptr || ::getpwuid(65534) == nullptr) {
-    WARN("needs root, dbus-daemon, busctl, setpriv, users 1 and 65534 and " << kSystemConf
-                                                                            << "; skipped");
-    return;
-  }
+      !berth_test::have_dbus_daemon() || ::getpwuid(1) == nullptr || ::getpwuid(65534) == nullptr)
+    BERTH_SKIP("needs root, dbus-daemon, busctl, setpriv, users 1 and 65534 and " << kSystemConf);
   berth::log::LogCapture logs;
   // The shipped policy with the berth user replaced by uid 65534, which exists everywhere.
   char tmpl[] = "/tmp/berth-policy-XXXXXX";

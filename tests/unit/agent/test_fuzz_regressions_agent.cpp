@@ -1,13 +1,19 @@
-// Replays the registry/ECR fuzz corpus and regressions (tests/fuzz/{corpus,regressions}/registry)
-// through the libFuzzer target's entry point (tests/fuzz/entry_registry.hpp), in the normal
-// build. The core targets are replayed by tests/unit/core/test_fuzz_regressions.cpp.
+// Replays the registry/ECR and Retry-After fuzz corpus and regressions
+// (tests/fuzz/{corpus,regressions}/{registry,retry_after}) through the libFuzzer targets' entry
+// points (tests/fuzz/entry_registry.hpp, entry_retry_after.hpp), in the normal build. The core
+// targets are replayed by tests/unit/core/test_fuzz_regressions.cpp.
 #include <catch2/catch.hpp>
 
 #include "../../fuzz/entry_registry.hpp"
+#include "../../fuzz/entry_retry_after.hpp"
 #include "../../fuzz/replay.hpp"
 
 TEST_CASE("fuzz replay: registry", "[fuzz]") {
   CHECK(berth::fuzz::replay("registry", berth::fuzz::registry_input) >= 15);
+}
+
+TEST_CASE("fuzz replay: retry_after", "[fuzz]") {
+  CHECK(berth::fuzz::replay("retry_after", berth::fuzz::retry_after_input) >= 10);
 }
 
 // The findings, pinned.

@@ -299,7 +299,7 @@ TEST_CASE("resolve_digest: Docker-Hub-style bearer token registries", "[registry
   check_no_secret(bad.error().message);
 }
 
-TEST_CASE("resolve_digest: keep-alive makes repeated checks cheap", "[registry][fakes][bench]") {
+TEST_CASE("resolve_digest: keep-alive makes repeated checks cheap", "[registry][fakes]") {
   EcrRegistry f;
   push(f.reg.addr(), "t-registry-ka", "v1");
   RegistryClient client;
@@ -307,15 +307,8 @@ TEST_CASE("resolve_digest: keep-alive makes repeated checks cheap", "[registry][
   REQUIRE(client.resolve_digest(image, f.auth.get()));  // token + first connection
   int before = client.requests();
   int connections_before = client.connections();
-  auto t0 = std::chrono::steady_clock::now();
   constexpr int kN = 50;
   for (int i = 0; i < kN; ++i) REQUIRE(client.resolve_digest(image, f.auth.get()));
-  auto per =
-      std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0) /
-      kN;
   CHECK(client.requests() - before == kN);            // exactly one HEAD per check
   CHECK(client.connections() == connections_before);  // all on the kept-alive connection
-  WARN("resolve_digest (HEAD, keep-alive, htpasswd bcrypt on the registry side): "
-       << per.count() << " us per check");
-  CHECK(per < 500ms);
 }

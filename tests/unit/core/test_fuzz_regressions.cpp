@@ -6,6 +6,7 @@
 
 #include "../../fuzz/entry_config.hpp"
 #include "../../fuzz/entry_desired.hpp"
+#include "../../fuzz/entry_env_file.hpp"
 #include "../../fuzz/entry_image_ref.hpp"
 #include "../../fuzz/entry_jsonstream.hpp"
 #include "../../fuzz/entry_local_state.hpp"
@@ -31,6 +32,10 @@ TEST_CASE("fuzz replay: desired", "[fuzz]") {
 
 TEST_CASE("fuzz replay: local_state", "[fuzz]") {
   CHECK(replay("local_state", berth::fuzz::local_state) >= 3);
+}
+
+TEST_CASE("fuzz replay: env_file", "[fuzz]") {
+  CHECK(replay("env_file", berth::fuzz::env_file_input) >= 10);
 }
 
 // The findings, pinned with their messages.

@@ -95,7 +95,7 @@ TEST_CASE("planner: stopped container is started, one-shot done is left alone", 
   CHECK(plan.services["api"].action->reason == "not running (exited 137)");
 }
 
-TEST_CASE("planner: removed service is an orphan; leftovers are recovered", "[planner]") {
+TEST_CASE("planner: removed service is an orphan, leftovers are recovered", "[planner]") {
   auto d = three();
   d.services.erase("web");
   auto obs = converged();
