@@ -120,11 +120,13 @@ nlohmann::json container_body(const ServiceSpec& svc, const SpecContext& ctx) {
   }
 
   host["RestartPolicy"] = restart_policy(svc.restart);
-  std::string driver = svc.logging.driver.empty() ? ctx.default_log_driver : svc.logging.driver;
+  // Without `logging`, the engine's default driver (no LogConfig); journald gets the tag.
+  bool tag = svc.logging.driver.empty() && ctx.default_log_driver == "journald";
+  std::string driver = tag ? ctx.default_log_driver : svc.logging.driver;
   if (!driver.empty()) {
     json cfg = json::object();
     for (const auto& [k, v] : svc.logging.options) cfg[k] = v;
-    if (svc.logging.driver.empty() && driver == "journald") cfg["tag"] = svc.name;
+    if (tag) cfg["tag"] = svc.name;
     host["LogConfig"] = {{"Type", driver}, {"Config", cfg}};
   }
   if (!svc.cap_add.empty()) host["CapAdd"] = svc.cap_add;
@@ -149,6 +151,19 @@ nlohmann::json container_body(const ServiceSpec& svc, const SpecContext& ctx) {
   }
   body["HostConfig"] = host;
   return body;
+}
+
+std::string log_driver_problem(const ServiceSpec& svc, const EngineInfo& engine) {
+  const std::string& want = svc.logging.driver;
+  if (want.empty() || engine.log_drivers.empty()) return "";
+  for (const auto& d : engine.log_drivers)
+    if (d == want) return "";
+  std::string have;
+  for (const auto& d : engine.log_drivers) have += (have.empty() ? "" : ", ") + d;
+  return "services." + svc.name + ".logging.driver: \"" + want +
+         "\" is not a log driver of the container engine" +
+         (engine.server_version.empty() ? "" : " (version " + engine.server_version + ")") +
+         " (it has: " + have + "); nothing was changed for " + svc.name;
 }
 
 std::string config_hash(const nlohmann::json& body) {
