@@ -1863,6 +1863,11 @@ void check_preflight(Ctx& c, const std::map<std::string, ServiceSpec>& services,
       c.err(*x.strategy_pos, join(join("services", name), "update_strategy"),
             "\"preflight\" is for services that keep running; this one is a job (restart \"" +
                 s.restart + "\") (expected \"stop-first\")");
+    else if (s.network_mode == "host")
+      c.err(*x.strategy_pos, join(join("services", name), "update_strategy"),
+            "\"preflight\" runs the new container beside the old one, and with network_mode = "
+            "\"host\" both would need the same ports (expected \"stop-first\", or a network of "
+            "its own)");
   }
 }
 

@@ -409,7 +409,7 @@ void Reconciler::converge(const std::string& reason, bool first,
   apply_report(report);
   last_converge_usec_ = now_usec();
   schedule_retry(report, only);  // logs what started or stopped failing
-  if (report.ok) spdlog::info("converged: {}", status_line());
+  if (report.ok) spdlog::info("converged: {}", status_line(false));
   notifier_.status(status_line());
   publish();
   // A converge parses manifests, pull streams and inspect answers; give the freed heap pages
@@ -571,7 +571,7 @@ void Reconciler::handle_event(const EngineEvent& ev) {
   publish();
 }
 
-std::string Reconciler::status_line() {
+std::string Reconciler::status_line(bool retry_cause) {
   std::lock_guard lock(status_mutex_);
   if (!engine_up_)
     return "waiting for docker" + (engine_error_.empty() ? "" : ": " + engine_error_);
@@ -599,7 +599,9 @@ std::string Reconciler::status_line() {
   if (!failures_.empty() && !next_retry_at_.empty()) {
     // "retry 3 at 08:31:12 UTC (web: image: registry unreachable ...)"
     line += "; retry " + std::to_string(retry_.attempts()) + " at " + next_retry_at_.substr(11, 8) +
-            " UTC (" + cause_summary(failures_.current().begin()->second, 160) + ")";
+            " UTC";
+    // Not in berth's own log lines: the cause is logged once, when it appears.
+    if (retry_cause) line += " (" + cause_summary(failures_.current().begin()->second, 160) + ")";
   }
   if (!config_problem_.empty()) line += "; " + config_problem_;
   return line;
@@ -681,7 +683,7 @@ int Reconciler::run() {
   }
   converge("start", true);
   notifier_.ready();
-  spdlog::info("ready: {}", status_line());
+  spdlog::info("ready: {}", status_line(false));
   start_events_thread();
 
   auto wd = notifier_.watchdog_interval();

@@ -102,7 +102,8 @@ class Reconciler final : public DbusHandler {
   void refresh_service(const std::string& service);
   void apply_report(const engine::ConvergeReport& report);
   void publish();
-  std::string status_line();
+  // The one-line status (STATUS=, D-Bus, `berth status`); retry_cause: with the failing cause.
+  std::string status_line(bool retry_cause = true);
   void add_event(const std::string& service, EventKind kind, const std::string& detail,
                  std::optional<int> exit_code = std::nullopt);
   void touch_progress();

@@ -149,7 +149,7 @@ Result<EngineInfo> Stack::engine_info() {
   if (engine_info_) return *engine_info_;
   auto info = engine_->engine_info();
   if (!info) return fail(info.error());
-  spdlog::info(
+  spdlog::debug(
       "engine: {} {}, default log driver {}, cgroup driver {}, runtime {} (defaults come from "
       "the engine)",
       engine_->flavour(), info->server_version.empty() ? "?" : info->server_version,

@@ -125,13 +125,14 @@ std::optional<Ready> HealthWaiter::crashed(const WaitFor& w, const Progress& p,
   else if (ev.last_exit_code)
     r.exit_code = ev.last_exit_code;
   std::string code = r.exit_code ? " with code " + std::to_string(*r.exit_code) : "";
+  // Read after "container NAME " or "new container ".
   if (exited)
-    r.error = "container exited" + code;
+    r.error = "exited" + code;
   else if (restarted)
-    r.error = "container exited" + code + " and was restarted by Docker (restart count " +
+    r.error = "exited" + code + " and was restarted by Docker (restart count " +
               std::to_string(info.restart_count) + ")";
   else
-    r.error = "container had a process killed for lack of memory";
+    r.error = "had a process killed for lack of memory";
   if (oom && (exited || restarted)) r.error += " (killed: out of memory)";
   if (!info.health_output.empty()) r.error += "; last check: " + info.health_output;
   return r;

@@ -239,6 +239,12 @@ TEST_CASE("config: retry_max and update_strategy preflight", "[config]") {
         std::vector<std::string>{
             "berth.toml:4:19: services.m.update_strategy: \"preflight\" is for services that keep "
             "running; this one is a job (restart \"no\") (expected \"stop-first\")"});
+  CHECK(errors("[services.web]\nimage = \"nginx\"\nupdate_strategy = \"preflight\"\n"
+               "network_mode = \"host\"\nprobe = { tcp = \"127.0.0.1:80\" }\n") ==
+        std::vector<std::string>{
+            "berth.toml:3:19: services.web.update_strategy: \"preflight\" runs the new container "
+            "beside the old one, and with network_mode = \"host\" both would need the same ports "
+            "(expected \"stop-first\", or a network of its own)"});
   CHECK(errors("[services.web]\nimage = \"nginx\"\nupdate_strategy = \"blue-green\"\n") ==
         std::vector<std::string>{
             "berth.toml:3:19: services.web.update_strategy: \"blue-green\" is not an update "
