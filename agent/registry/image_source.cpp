@@ -99,7 +99,7 @@ Result<engine::ImageStatus> RegistryImageSource::ensure(const ServiceSpec& svc,
       // debug: the converge's own failure (after the last attempt) is what the daemon logs,
       // once while it lasts; a line per attempt would repeat at every retry of the converge.
       spdlog::debug("{}: {} (attempt {}/{}, retrying in {} ms)", svc.name, r.error().message,
-                   attempt, opts_.attempts, wait.count());
+                    attempt, opts_.attempts, wait.count());
       std::this_thread::sleep_for(wait);
       delay *= 2;
     }
