@@ -228,6 +228,7 @@ bool Reconciler::connect_engine() {
     StackOptions so;
     so.state_dir = opts_.state_dir;
     so.stop = &stopping_;
+    so.log_attempts = false;  // failures are logged once while they last (converge_failures)
     so.on_line = [this](const std::string& service, const std::string& line) {
       touch_progress();
       if (service.empty()) {

@@ -133,6 +133,7 @@ void Stack::make_image_source() {
   auto inactivity = static_cast<int>((cfg_.agent.pull_inactivity_timeout.count() + 999) / 1000);
   io.pull.inactivity_timeout_s = inactivity;
   io.pull.first_byte_timeout_s = std::min(io.pull.first_byte_timeout_s, inactivity);
+  io.log_attempts = opts_.log_attempts;
   images_ = std::make_unique<registry::RegistryImageSource>(*engine_, cfg_, io);
 }
 

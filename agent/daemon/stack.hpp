@@ -27,6 +27,7 @@ struct StackOptions {
   std::function<void(const std::string& service, int percent)> on_pull_progress;
   std::function<void(const std::string& service)> on_update_start;
   const std::atomic<bool>* stop = nullptr;
+  bool log_attempts = true;  // a warning per failed registry attempt (false: debug, the daemon)
 };
 
 class Stack {

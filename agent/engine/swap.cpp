@@ -240,12 +240,16 @@ void Swap::rollback(const std::string& why, const ContainerInfo& bad, bool verdi
   } else {
     c_.line("update of " + cname_ + " failed: " + why + "; rolling back");
   }
-  remove_new(90, "rollback: remove new container");
+  // The service is down until the old container runs again: the new one is killed (it was
+  // judged, or Docker is gone: no graceful stop), the old one started before it takes its name
+  // back (a running container can be renamed).
+  c_.step(90, "rollback: remove new container");
+  (void)c_.engine.remove_container(nid_, true, false);
   c_.step(91, "rollback: restore old container");
+  if (old_running_) (void)c_.engine.start_container(old_.id);
   auto cur = c_.engine.inspect_container(old_.id);
   if (cur && cur->name != cname_) (void)c_.engine.rename_container(old_.id, cname_);
-  if (old_running_) (void)c_.engine.start_container(old_.id);
-  c_.ops += 2;
+  c_.ops += 3;
   FailedStep step = out_.step == FailedStep::none ? FailedStep::health : out_.step;
   if (!verdict) {
     failed(step, "update interrupted, docker unreachable: " + why, false, bad);
