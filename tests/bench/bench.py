@@ -641,9 +641,7 @@ def scenario_badimage(bench, runs, warmup):
             p = bench.run_berth(b, "up")
             if p.rc != 1 or "exited with code 3" not in p.err:
                 raise RuntimeError("berth up (bad image): expected a rollback on the exit, got "
-                                   "exit %d:
-%s
-%s" % (p.rc, p.out[-2000:], p.err[-2000:]))
+                                   "exit %d:\n%s\n%s" % (p.rc, p.out[-2000:], p.err[-2000:]))
             t_die, t_back = down_window(w, old)
         if b.containers()["svc00"]["Id"] != old:
             raise RuntimeError("bad image: svc00 is not the old container after the rollback")
