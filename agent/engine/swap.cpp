@@ -197,10 +197,10 @@ bool Swap::preflight() {
   if (r.ok) return true;
   out_.ready = r;
   if (r.no_verdict) {
-    c_.line("preflight of " + cname_ + " interrupted: " + r.error + "; the old one keeps running");
+    c_.line("preflight of " + cname_ + " interrupted (the old one keeps running): " + r.error);
     failed(FailedStep::health, "update interrupted, docker unreachable: " + r.error, false, old_);
   } else {
-    c_.line("preflight of " + cname_ + " failed: " + r.error + "; " + cname_ + " was not stopped");
+    c_.line("preflight of " + cname_ + " failed (" + cname_ + " was not stopped): " + r.error);
     failed(FailedStep::health, "update rolled back: preflight container " + r.error, true, r.info);
   }
   return false;
@@ -235,10 +235,11 @@ void Swap::remove_new(int step, const char* what) {
 // for it; without one (Docker unreachable mid-update) the old container is put back as far as
 // Docker lets, the service is "failed", and the next converge finishes the job.
 void Swap::rollback(const std::string& why, const ContainerInfo& bad, bool verdict) {
+  // The cause last: it may end in the container's log lines.
   if (!verdict) {
-    c_.line("update of " + cname_ + " interrupted: " + why + "; putting the old one back");
+    c_.line("update of " + cname_ + " interrupted, putting the old one back: " + why);
   } else {
-    c_.line("update of " + cname_ + " failed: " + why + "; rolling back");
+    c_.line("update of " + cname_ + " failed, rolling back: " + why);
   }
   // The service is down until the old container runs again: the new one is killed (it was
   // judged, or Docker is gone: no graceful stop), the old one started before it takes its name
