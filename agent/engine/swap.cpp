@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <optional>
 
 #include "core/naming.hpp"
 #include "core/preflight.hpp"
@@ -36,6 +37,7 @@ class Swap {
   void stop_first();
   bool preflight();
   Ready wait_new(const Probe* probe);
+  std::optional<Ready> start_new(int step, const char* what);
   void rollback(const std::string& why, const ContainerInfo& bad, bool verdict);
   void failed(FailedStep step, const std::string& why, bool rolled_back, const ContainerInfo& info);
   void succeeded(const Ready& r);
@@ -87,8 +89,9 @@ Ready Swap::wait_new(const Probe* probe) {
   return c_.waiter.wait(w);
 }
 
-void Swap::start_first() {
-  c_.step(2, "start new container beside the old one");
+// Starts the new container and waits for it; rolled back (nullopt) when it is not ready.
+std::optional<Ready> Swap::start_new(int step, const char* what) {
+  c_.step(step, what);
   c_.events.open();  // its exit must not be missed
   auto started = c_.engine.start_container(nid_);
   ++c_.ops;
@@ -96,15 +99,21 @@ void Swap::start_first() {
     out_.step = FailedStep::start;
     rollback("did not start: " + started.error().message, ContainerInfo{},
              !c_.waiter.engine_unreachable(started.error()));
-    return;
+    return std::nullopt;
   }
   c_.acted();
   Ready r = wait_new(r_.svc->probe ? &*r_.svc->probe : nullptr);
   if (!r.ok) {
     rollback(r.error, r.info, !r.no_verdict);
     out_.ready = r;
-    return;
+    return std::nullopt;
   }
+  return r;
+}
+
+void Swap::start_first() {
+  auto r = start_new(2, "start new container beside the old one");
+  if (!r) return;
   c_.step(3, "stop old container");
   (void)c_.engine.stop_container(old_.id, -1, "");
   c_.step(4, "rename old container");
@@ -117,7 +126,7 @@ void Swap::start_first() {
   (void)c_.engine.remove_container(old_.id, true, false);
   ++c_.ops;
   c_.line("container " + cname_ + " updated (start-first)");
-  succeeded(r);
+  succeeded(*r);
 }
 
 void Swap::stop_first() {
@@ -148,30 +157,15 @@ void Swap::stop_first() {
              !c_.waiter.engine_unreachable(r2.error()));
     return;
   }
-  c_.step(5, "start new container");
-  c_.events.open();  // its exit must not be missed
-  auto started = c_.engine.start_container(nid_);
-  ++c_.ops;
-  if (!started) {
-    out_.step = FailedStep::start;
-    rollback("did not start: " + started.error().message, ContainerInfo{},
-             !c_.waiter.engine_unreachable(started.error()));
-    return;
-  }
-  c_.acted();
   auto t0 = Clock::now();
-  Ready r = wait_new(r_.svc->probe ? &*r_.svc->probe : nullptr);
-  if (!r.ok) {
-    rollback(r.error, r.info, !r.no_verdict);
-    out_.ready = r;
-    return;
-  }
+  auto r = start_new(5, "start new container");
+  if (!r) return;
   c_.step(6, "remove old container");
   (void)c_.engine.remove_container(old_.id, true, false);
   ++c_.ops;
-  c_.line("container " + cname_ + " updated, " + (r.checked ? "healthy" : "running") + " after " +
+  c_.line("container " + cname_ + " updated, " + (r->checked ? "healthy" : "running") + " after " +
           seconds_text(Clock::now() - t0));
-  succeeded(r);
+  succeeded(*r);
 }
 
 // The trial: true when the new container was healthy beside the old one (and is gone again).
