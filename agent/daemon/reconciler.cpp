@@ -517,20 +517,7 @@ void Reconciler::handle_event(const EngineEvent& ev) {
   // renamed: only the container that now holds the name counts.
   bool current = current_id.empty() || ev.id.empty() || current_id == ev.id;
   if (ev.action == "die" && current) {
-    std::optional<int> code;
-    if (auto c = ev.attributes.find("exitCode"); c != ev.attributes.end()) {
-      try {
-        code = std::stoi(c->second);
-      } catch (...) {
-      }
-    }
-    if (code == 0 && runs_to_completion(cfg_, service)) {
-      spdlog::info("{} completed (exit code 0)", service);  // a job's normal end
-    } else {
-      spdlog::warn("container of {} exited with code {}", service, code ? *code : -1);
-      add_event(service, EventKind::died, "exited with code " + std::to_string(code ? *code : -1),
-                code);
-    }
+    on_exit(service, ev);
   } else if (ev.action == "oom" && current) {
     spdlog::warn("container of {} ran out of memory", service);
   }
@@ -570,6 +557,24 @@ void Reconciler::handle_event(const EngineEvent& ev) {
   // not only what it was at the last converge.
   notifier_.status(status_line());
   publish();
+}
+
+// The service's own container exited: a `died` event, unless a job ended its work (exit 0).
+void Reconciler::on_exit(const std::string& service, const EngineEvent& ev) {
+  std::optional<int> code;
+  if (auto c = ev.attributes.find("exitCode"); c != ev.attributes.end()) {
+    try {
+      code = std::stoi(c->second);
+    } catch (...) {
+    }
+  }
+  if (code == 0 && runs_to_completion(cfg_, service)) {
+    spdlog::info("{} completed (exit code 0)", service);
+    return;
+  }
+  spdlog::warn("container of {} exited with code {}", service, code ? *code : -1);
+  add_event(service, EventKind::died, "exited with code " + std::to_string(code ? *code : -1),
+            code);
 }
 
 std::string Reconciler::status_line(bool retry_cause) {
@@ -650,6 +655,44 @@ void Reconciler::publish() {
   }
 }
 
+// One message of the queue. True when the configuration was reloaded (the timer restarts).
+bool Reconciler::handle_message(const Message& msg) {
+  switch (msg.kind) {
+    case Message::Kind::stop:
+      stopping_ = true;
+      break;
+    case Message::Kind::converge:
+      if (engine_up_) converge(msg.reason);
+      break;
+    case Message::Kind::reload:
+      reload();
+      return true;
+    case Message::Kind::restart_service:
+      restart(msg.service, msg.reply);
+      break;
+    case Message::Kind::engine_event:
+      if (engine_up_) handle_event(msg.event);
+      break;
+    case Message::Kind::engine_lost:
+      if (engine_up_) {
+        engine_up_ = false;
+        engine_error_ = msg.reason;
+        spdlog::warn("lost docker: {} (containers keep running; reconnecting)", msg.reason);
+        notifier_.status(status_line());
+        publish();
+      }
+      break;
+    case Message::Kind::engine_back:
+      engine_up_ = true;
+      engine_error_.clear();
+      spdlog::info("docker is back: converging again");
+      stack_->forget_engine_info();  // it may have restarted with other defaults
+      converge("docker reconnected");
+      break;
+  }
+  return false;
+}
+
 int Reconciler::run() {
   // Block the signals before any thread exists so that only the signal thread takes them.
   sigset_t set;
@@ -718,42 +761,7 @@ int Reconciler::run() {
     }
     // While Docker is away the reconnect converges; the retry waits for it.
     if (Clock::now() >= next_retry_ && engine_up_) retry_now();
-    if (!msg) continue;
-    switch (msg->kind) {
-      case Message::Kind::stop:
-        stopping_ = true;
-        break;
-      case Message::Kind::converge:
-        if (engine_up_) converge(msg->reason);
-        break;
-      case Message::Kind::reload: {
-        reload();
-        next_update = schedule_update();
-        break;
-      }
-      case Message::Kind::restart_service:
-        restart(msg->service, msg->reply);
-        break;
-      case Message::Kind::engine_event:
-        if (engine_up_) handle_event(msg->event);
-        break;
-      case Message::Kind::engine_lost:
-        if (engine_up_) {
-          engine_up_ = false;
-          engine_error_ = msg->reason;
-          spdlog::warn("lost docker: {} (containers keep running; reconnecting)", msg->reason);
-          notifier_.status(status_line());
-          publish();
-        }
-        break;
-      case Message::Kind::engine_back:
-        engine_up_ = true;
-        engine_error_.clear();
-        spdlog::info("docker is back: converging again");
-        stack_->forget_engine_info();  // it may have restarted with other defaults
-        converge("docker reconnected");
-        break;
-    }
+    if (msg && handle_message(*msg)) next_update = schedule_update();
   }
   notifier_.stopping();
   notifier_.status("stopping");

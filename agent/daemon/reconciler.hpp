@@ -96,6 +96,8 @@ class Reconciler final : public DbusHandler {
   void retry_now();
   void reload();
   void handle_event(const EngineEvent& ev);
+  void on_exit(const std::string& service, const EngineEvent& ev);
+  bool handle_message(const Message& msg);
   void restart(const std::string& service,
                const std::shared_ptr<std::promise<Result<void>>>& reply);
   Config effective_config();
