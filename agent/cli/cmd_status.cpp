@@ -53,6 +53,9 @@ void print_table(const nlohmann::json& j) {
               str(j, "config_version").c_str(),
               (str(j, "overall").empty() ? str(j, "state") : str(j, "overall")).c_str());
   if (!str(j, "status").empty()) std::printf("%s\n", str(j, "status").c_str());
+  if (j.contains("retry") && j["retry"].is_object())
+    std::printf("next try %s (retry %d since the last success)\n",
+                str(j["retry"], "next_at").c_str(), j["retry"].value("attempt", 0));
   std::printf("\n%-18s %-24s %-13s %-10s %-10s %-7s %s\n", "SERVICE", "TAG", "DIGEST", "STATE",
               "HEALTH", "UPTIME", "LAST ERROR");
   if (!j.contains("services") || !j["services"].is_array()) return;
@@ -62,6 +65,8 @@ void print_table(const nlohmann::json& j) {
                              ? str(s["health"], "status")
                              : str(s, "health");
     std::string err = str(s, "last_error");
+    err = err.substr(0, err.find('\n'));
+    if (!str(s, "failed_step").empty()) err = str(s, "failed_step") + ": " + err;
     if (err.size() > 60) err = err.substr(0, 57) + "...";
     std::string state = str(s, "state");
     std::string update = str(s, "update_status");

@@ -120,13 +120,16 @@ int cmd_up(const Options& o) {
   // Services that run, but not what was asked for: on the last-known-good image because the
   // registry could not be reached (still a success), or on the previous image after a failed
   // update (rolled back, or the new image could not be pulled).
-  size_t up = 0, stale = 0, kept = 0;
-  for (const auto& [_, s] : report.services) {
+  size_t up = 0, stale = 0, kept = 0, completed = 0;
+  for (const auto& [name, s] : report.services) {
+    if (!s.image.note.empty()) printer.print(name + ": " + s.image.note);
     up += s.ok ? 1 : 0;
     stale += s.ok && s.image.stale ? 1 : 0;
     kept += !s.ok && (s.rolled_back || (s.image_failed && s.state == "running")) ? 1 : 0;
+    completed += s.ok && s.completed ? 1 : 0;
   }
   std::string notes;
+  if (completed) notes += ", " + std::to_string(completed) + " completed (job)";
   if (stale)
     notes += ", " + std::to_string(stale) + " on the last-known-good image (registry unreachable)";
   if (kept) notes += ", " + std::to_string(kept) + " kept on the previous image";

@@ -549,7 +549,7 @@ void parse_agent(Ctx& c, const toml::node& node, AgentSettings& a) {
   if (!t) return;
   check_keys(c, *t, path,
              {"project", "config_version", "update_interval", "pull_concurrency",
-              "pull_inactivity_timeout"});
+              "pull_inactivity_timeout", "retry_max"});
   if (auto* n = t->get("project")) {
     std::string p = join(path, "project");
     if (auto s = get_str(c, *n, p)) {
@@ -585,6 +585,10 @@ void parse_agent(Ctx& c, const toml::node& node, AgentSettings& a) {
     if (auto d = get_duration_min(c, *n, join(path, "pull_inactivity_timeout"), Millis{1000}, false,
                                   "expected at least \"1s\", e.g. \"2m\""))
       a.pull_inactivity_timeout = *d;
+  if (auto* n = t->get("retry_max"))
+    if (auto d = get_duration_min(c, *n, join(path, "retry_max"), Millis{5000}, false,
+                                  "expected at least \"5s\", e.g. \"2m\""))
+      a.retry_max = *d;
 }
 
 bool valid_region(std::string_view r) {
@@ -1760,13 +1764,15 @@ void parse_service(Ctx& c, const std::string& name, const toml::node& node, Serv
     if (auto v = get_str(c, *n, P("update_strategy"))) {
       if (*v == "stop-first")
         s.update_strategy = UpdateStrategy::stop_first;
-      else if (*v == "start-first") {
-        s.update_strategy = UpdateStrategy::start_first;
+      else if (*v == "start-first" || *v == "preflight") {
+        s.update_strategy =
+            *v == "preflight" ? UpdateStrategy::preflight : UpdateStrategy::start_first;
         x.strategy_pos = n->source().begin;
       } else
-        c.err(
-            *n, P("update_strategy"),
-            quote(*v) + " is not an update strategy (expected \"stop-first\" or \"start-first\")");
+        c.err(*n, P("update_strategy"),
+              quote(*v) +
+                  " is not an update strategy (expected \"stop-first\", \"start-first\" or "
+                  "\"preflight\")");
     }
   }
 }
@@ -1836,6 +1842,32 @@ void check_dependencies(Ctx& c, const std::map<std::string, ServiceSpec>& servic
         }
       }
     }
+  }
+}
+
+// preflight runs the new container beside the old one and swaps only when it is healthy: a
+// service that has nothing to check cannot use it. The image's own HEALTHCHECK is not known
+// when the configuration is read, so the check must be in the configuration.
+void check_preflight(Ctx& c, const std::map<std::string, ServiceSpec>& services,
+                     const std::map<std::string, ServiceExtra>& extra) {
+  for (const auto& [name, s] : services) {
+    const auto& x = extra.at(name);
+    if (s.update_strategy != UpdateStrategy::preflight || !x.strategy_pos) continue;
+    bool has_check = s.probe || (s.healthcheck && !s.healthcheck->disable);
+    if (!has_check)
+      c.err(*x.strategy_pos, join(join("services", name), "update_strategy"),
+            "\"preflight\" needs a health check to judge the new container, and this service "
+            "has none (expected a healthcheck or a probe in [services." +
+                name + "], or \"stop-first\")");
+    else if (is_job(s))
+      c.err(*x.strategy_pos, join(join("services", name), "update_strategy"),
+            "\"preflight\" is for services that keep running; this one is a job (restart \"" +
+                s.restart + "\") (expected \"stop-first\")");
+    else if (s.network_mode == "host")
+      c.err(*x.strategy_pos, join(join("services", name), "update_strategy"),
+            "\"preflight\" runs the new container beside the old one, and with network_mode = "
+            "\"host\" both would need the same ports (expected \"stop-first\", or a network of "
+            "its own)");
   }
 }
 
@@ -1918,6 +1950,7 @@ void walk(Ctx& c, const toml::table& root, Config& cfg) {
   }
   check_dependencies(c, cfg.services, extra);
   check_ports(c, cfg.services, extra);
+  check_preflight(c, cfg.services, extra);
   // ECR hosts that images use without a [registries] table get an implicit auth = "ecr" entry.
   for (const auto& [name, s] : cfg.services) {
     (void)name;

@@ -1,6 +1,7 @@
 #include "core/container_spec.hpp"
 
 #include <cstdint>
+#include <optional>
 
 #include "core/naming.hpp"
 #include "core/sha256.hpp"
@@ -11,6 +12,17 @@ namespace {
 
 std::int64_t ns(Millis m) {
   return static_cast<std::int64_t>(m.count()) * 1'000'000;
+}
+
+// Without `logging`, the engine's default driver (no LogConfig); journald gets the tag.
+std::optional<nlohmann::json> log_config(const ServiceSpec& svc, const SpecContext& ctx) {
+  bool tag = svc.logging.driver.empty() && ctx.default_log_driver == "journald";
+  std::string driver = tag ? ctx.default_log_driver : svc.logging.driver;
+  if (driver.empty()) return std::nullopt;
+  nlohmann::json cfg = nlohmann::json::object();
+  for (const auto& [k, v] : svc.logging.options) cfg[k] = v;
+  if (tag) cfg["tag"] = svc.name;
+  return nlohmann::json{{"Type", driver}, {"Config", cfg}};
 }
 
 }  // namespace
@@ -120,13 +132,7 @@ nlohmann::json container_body(const ServiceSpec& svc, const SpecContext& ctx) {
   }
 
   host["RestartPolicy"] = restart_policy(svc.restart);
-  std::string driver = svc.logging.driver.empty() ? ctx.default_log_driver : svc.logging.driver;
-  if (!driver.empty()) {
-    json cfg = json::object();
-    for (const auto& [k, v] : svc.logging.options) cfg[k] = v;
-    if (svc.logging.driver.empty() && driver == "journald") cfg["tag"] = svc.name;
-    host["LogConfig"] = {{"Type", driver}, {"Config", cfg}};
-  }
+  if (auto lc = log_config(svc, ctx)) host["LogConfig"] = *lc;
   if (!svc.cap_add.empty()) host["CapAdd"] = svc.cap_add;
   if (!svc.cap_drop.empty()) host["CapDrop"] = svc.cap_drop;
   if (!svc.extra_hosts.empty()) host["ExtraHosts"] = svc.extra_hosts;
@@ -149,6 +155,19 @@ nlohmann::json container_body(const ServiceSpec& svc, const SpecContext& ctx) {
   }
   body["HostConfig"] = host;
   return body;
+}
+
+std::string log_driver_problem(const ServiceSpec& svc, const EngineInfo& engine) {
+  const std::string& want = svc.logging.driver;
+  if (want.empty() || engine.log_drivers.empty()) return "";
+  for (const auto& d : engine.log_drivers)
+    if (d == want) return "";
+  std::string have;
+  for (const auto& d : engine.log_drivers) have += (have.empty() ? "" : ", ") + d;
+  return "services." + svc.name + ".logging.driver: \"" + want +
+         "\" is not a log driver of the container engine" +
+         (engine.server_version.empty() ? "" : " (version " + engine.server_version + ")") +
+         " (it has: " + have + "); nothing was changed for " + svc.name;
 }
 
 std::string config_hash(const nlohmann::json& body) {

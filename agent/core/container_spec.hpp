@@ -5,13 +5,17 @@
 #include <string>
 
 #include "core/model.hpp"
+#include "core/observed.hpp"
 
 namespace berth {
 
 struct SpecContext {
   std::string project;
-  std::string config_path;         // for com.docker.compose.project.config_files
-  std::string default_log_driver;  // "" = the daemon's default; "journald" on journald hosts
+  std::string config_path;  // for com.docker.compose.project.config_files
+  // The engine's own default log driver (GET /info LoggingDriver), "" = unknown. A service
+  // without `logging` gets no LogConfig (the engine's default applies); when that default is
+  // journald, berth adds tag = <service> so `journalctl -t <service>` finds its lines.
+  std::string default_log_driver;
   std::string api_version = "1.41";
 };
 
@@ -31,6 +35,11 @@ std::string config_hash(const nlohmann::json& body);
 // Final body: adds Image, the config hash and the image labels.
 nlohmann::json finalize_body(nlohmann::json body, const std::string& hash, const ResolvedImage& img,
                              const std::string& requested);
+
+// A configured logging.driver the engine does not have: "services.web.logging.driver: ..." naming
+// the service, the driver and the drivers the engine has; "" when it has it (or the engine did
+// not list its drivers).
+std::string log_driver_problem(const ServiceSpec& svc, const EngineInfo& engine);
 
 // Docker's restart policy for the compose value ("on-failure:3" -> {on-failure, 3}).
 nlohmann::json restart_policy(const std::string& restart);

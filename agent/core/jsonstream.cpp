@@ -456,7 +456,10 @@ Result<ContainerInfo> decode_container_inspect(const json& j) {
     if (i64(last, "ExitCode") != 0) c.health_output = truncate_utf8(str(last, "Output"), 1000);
   }
   c.restart_count = i32(j, "RestartCount");
-  c.networks = keys(obj(obj(j, "NetworkSettings"), "Networks"));
+  const json& nets = obj(obj(j, "NetworkSettings"), "Networks");
+  c.networks = keys(nets);
+  for (const auto& n : c.networks)
+    if (std::string ip = str(obj(nets, n.c_str()), "IPAddress"); !ip.empty()) c.addresses[n] = ip;
   return c;
 }
 
@@ -524,6 +527,21 @@ Result<VolumeInfo> decode_volume(const json& j) {
   if (v.name.empty()) return fail("volume: no Name", ErrorKind::invalid_input);
   v.labels = string_map(obj(j, "Labels"));
   return v;
+}
+
+Result<EngineInfo> decode_engine_info(const json& info, const json& version) {
+  if (!info.is_object()) return fail("info: not a JSON object", ErrorKind::invalid_input);
+  EngineInfo e;
+  e.server_version = str(info, "ServerVersion");
+  if (e.server_version.empty()) e.server_version = str(version, "Version");
+  e.operating_system = str(info, "OperatingSystem");
+  e.default_log_driver = str(info, "LoggingDriver");
+  e.log_drivers = string_list(obj(info, "Plugins"), "Log");
+  e.cgroup_driver = str(info, "CgroupDriver");
+  e.security_options = string_list(info, "SecurityOptions");
+  e.default_runtime = str(info, "DefaultRuntime");
+  e.runtimes = keys(obj(info, "Runtimes"));
+  return e;
 }
 
 std::string health_from_status_text(std::string_view status) {

@@ -99,6 +99,8 @@ Result<ContainerInfo> decode_container_list_item(const nlohmann::json& j);
 Result<ImageInfo> decode_image_inspect(const nlohmann::json& j);
 Result<NetworkInfo> decode_network(const nlohmann::json& j);
 Result<VolumeInfo> decode_volume(const nlohmann::json& j);
+// GET /info and GET /version (`version` may be null when it could not be read).
+Result<EngineInfo> decode_engine_info(const nlohmann::json& info, const nlohmann::json& version);
 
 // "Up 3 minutes (healthy)" -> "healthy"; "(health: starting)" -> "starting"; else "".
 std::string health_from_status_text(std::string_view status);

@@ -72,7 +72,11 @@ struct Ulimit {
 };
 
 enum class PullPolicy { always, missing, never };
-enum class UpdateStrategy { stop_first, start_first };
+// stop_first: stop the old container, start the new one, roll back when it fails its check.
+// start_first: the new one beside the old one, then stop the old one (no fixed host ports).
+// preflight: a trial of the new one beside the old one (no published ports, no aliases); only
+// when it is healthy is it removed and the stop_first swap done; else the old one never stops.
+enum class UpdateStrategy { stop_first, start_first, preflight };
 
 struct ServiceSpec {
   std::string name;
@@ -113,6 +117,7 @@ struct AgentSettings {
   Millis update_interval{0};  // 0 = only at start, on SIGHUP and on Update()
   int pull_concurrency = 3;
   Millis pull_inactivity_timeout{120 * 1000};  // a pull with no progress this long is aborted
+  Millis retry_max{120 * 1000};                // the longest wait before retrying a failed converge
 };
 
 struct AwsSettings {
@@ -141,6 +146,12 @@ struct RegistrySettings {
   bool operator==(const RegistrySettings&) const = default;
 };
 
+// A job: a service whose command ends by itself (restart "no" or "on-failure[:N]"). Exit 0 means
+// done (reported "completed", never started again by berth); a non-zero exit is a failure.
+inline bool is_job(const ServiceSpec& s) {
+  return s.restart == "no" || s.restart.starts_with("on-failure");
+}
+
 struct Config {
   std::string path;  // file it was loaded from
   std::string dir;   // directory relative paths were resolved against (absolute from the loader)
@@ -152,5 +163,18 @@ struct Config {
   std::map<std::string, RegistrySettings> registries;
   std::map<std::string, ServiceSpec> services;  // by name
 };
+
+// A service berth waits on to finish rather than to run: a job, or one that a dependant needs
+// to complete (depends_on condition service_completed_successfully).
+inline bool runs_to_completion(const Config& cfg, const std::string& service) {
+  auto it = cfg.services.find(service);
+  if (it == cfg.services.end()) return false;
+  if (is_job(it->second)) return true;
+  for (const auto& [_, s] : cfg.services)
+    for (const auto& d : s.depends_on)
+      if (d.service == service && d.condition == DependsCondition::completed_successfully)
+        return true;
+  return false;
+}
 
 }  // namespace berth

@@ -22,7 +22,8 @@ struct ContainerInfo {
   std::string started_at;
   std::string finished_at;
   int restart_count = 0;
-  std::vector<std::string> networks;  // network names
+  std::vector<std::string> networks;             // network names
+  std::map<std::string, std::string> addresses;  // network name -> IP address (inspect only)
 };
 
 struct NetworkInfo {
@@ -51,6 +52,19 @@ struct EngineEvent {
   std::string id;
   std::map<std::string, std::string> attributes;  // labels, name, image, exitCode
   std::int64_t time_nano = 0;
+};
+
+// What the engine says about itself (GET /info, GET /version): where every default that
+// depends on the engine comes from, never from the host berth runs on.
+struct EngineInfo {
+  std::string server_version;                 // "20.10.24+dfsg1"
+  std::string operating_system;               // of the engine's host
+  std::string default_log_driver;             // LoggingDriver: "json-file", "journald", ...
+  std::vector<std::string> log_drivers;       // Plugins.Log; empty = not said (no check)
+  std::string cgroup_driver;                  // "systemd" | "cgroupfs"
+  std::vector<std::string> security_options;  // "name=seccomp,profile=default", ...
+  std::string default_runtime;                // "runc"
+  std::vector<std::string> runtimes;          // names
 };
 
 struct Observed {

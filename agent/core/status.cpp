@@ -49,6 +49,18 @@ constexpr std::array<std::pair<EventKind, std::string_view>, 7> kEventKindNames{
     {EventKind::recovered, "recovered"},
 }};
 
+constexpr std::array<std::pair<FailedStep, std::string_view>, 9> kFailedStepNames{{
+    {FailedStep::none, "none"},
+    {FailedStep::image, "image"},
+    {FailedStep::engine, "engine"},
+    {FailedStep::config, "config"},
+    {FailedStep::create, "create"},
+    {FailedStep::start, "start"},
+    {FailedStep::health, "health"},
+    {FailedStep::swap, "swap"},
+    {FailedStep::dependency, "dependency"},
+}};
+
 // Length of the valid UTF-8 sequence starting at s[i], 0 when invalid.
 std::size_t utf8_sequence_length(std::string_view s, std::size_t i) {
   auto byte = [&](std::size_t k) { return static_cast<unsigned char>(s[k]); };
@@ -91,6 +103,7 @@ bool service_ok(const ServiceStatus& s) {
   if (s.update_status == UpdateStatus::failed || s.update_status == UpdateStatus::rolled_back)
     return false;
   if (s.state == "running") return s.health != "unhealthy";
+  if (s.state == "completed") return true;
   return s.state == "exited" && s.exit_code.value_or(-1) == 0;  // one-shot that finished
 }
 
@@ -113,6 +126,12 @@ std::optional<OverallState> parse_overall_state(std::string_view s) {
 }
 std::optional<EventKind> parse_event_kind(std::string_view s) {
   return parse_enum(s, kEventKindNames);
+}
+std::string_view to_string(FailedStep s) {
+  return enum_name(s, kFailedStepNames);
+}
+std::optional<FailedStep> parse_failed_step(std::string_view s) {
+  return parse_enum(s, kFailedStepNames);
 }
 
 std::string HostInfo::id() const {
@@ -204,10 +223,15 @@ nlohmann::json to_json(const ServiceStatus& s) {
       {"health", s.health.empty() ? std::string("none") : s.health},
       {"health_output", text_or_null(s.health_output, kMaxHealthOutput)},
       {"started_at", str_or_null(s.started_at)},
+      {"finished_at", str_or_null(s.finished_at)},
+      {"job", s.job},
       {"restart_count", s.restart_count},
       {"exit_code", s.exit_code ? nlohmann::json(*s.exit_code) : nlohmann::json(nullptr)},
       {"update_status", to_string(s.update_status)},
       {"last_error", text_or_null(s.last_error, kMaxErrorText)},
+      {"failed_step", s.failed_step == FailedStep::none ? nlohmann::json(nullptr)
+                                                        : nlohmann::json(to_string(s.failed_step))},
+      {"log_tail", text_or_null(s.log_tail, kMaxLogTail)},
       {"pull_percent",
        s.pull_percent ? nlohmann::json(std::clamp(*s.pull_percent, 0, 100)) : nlohmann::json()},
   };
@@ -242,6 +266,9 @@ nlohmann::json to_status_json(const StackStatus& stack) {
        {{"version", stack.agent_version}, {"started_at", str_or_null(stack.agent_started_at)}}},
       {"host", to_json(stack.host)},
       {"services", std::move(services)},
+      {"retry", stack.next_retry_at.empty() ? nlohmann::json(nullptr)
+                                            : nlohmann::json{{"next_at", stack.next_retry_at},
+                                                             {"attempt", stack.retry_attempt}}},
   };
 }
 

@@ -21,6 +21,19 @@ inline constexpr std::string_view kStatusSchema = "berth.status/v1";
 enum class UpdateStatus { up_to_date, pulling, updating, rolled_back, failed, stale };
 enum class OverallState { converging, healthy, degraded, failed };
 
+// The step of a converge that failed for a service (retried with backoff by the daemon).
+enum class FailedStep {
+  none,
+  image,       // tag -> digest, or the pull (registry, ECR, IMDS, disk space)
+  engine,      // Docker could not be asked (listing, network, volume)
+  config,      // the engine cannot run what is configured (e.g. an unknown log driver)
+  create,      // container create
+  start,       // container start
+  health,      // the container exited, was restarted, or did not become healthy
+  swap,        // stop/rename during an update
+  dependency,  // a dependency failed
+};
+
 // Transitions worth an alert on the dashboard.
 enum class EventKind {
   update_started,   // a new digest is being rolled out (detail: "sha256:old -> sha256:new")
@@ -38,6 +51,8 @@ std::string_view to_string(EventKind k);
 std::optional<UpdateStatus> parse_update_status(std::string_view s);
 std::optional<OverallState> parse_overall_state(std::string_view s);
 std::optional<EventKind> parse_event_kind(std::string_view s);
+std::string_view to_string(FailedStep s);
+std::optional<FailedStep> parse_failed_step(std::string_view s);
 
 // Where berth runs. On EC2 from the IMDSv2 identity document; elsewhere the instance fields
 // stay empty and hostname + machine id identify the host.
@@ -63,16 +78,21 @@ struct ServiceStatus {
   std::string previous_digest;  // what ran before the last update, "" none
   std::string container_id;     // "" when there is no container
   // Docker's container state: created | running | paused | restarting | removing | exited |
-  // dead; "missing" when there is no container.
+  // dead; "missing" when there is no container; "completed" for a job (restart "no" or
+  // "on-failure") that exited 0.
   std::string state = "missing";
   std::string health;         // "" (no check) | starting | healthy | unhealthy
   std::string health_output;  // output of the last failing check (truncated in documents)
   std::string started_at;     // RFC 3339, "" unknown
+  std::string finished_at;    // RFC 3339 of the last exit, "" while running or unknown
+  bool job = false;           // a one-shot service (its command ends by itself)
   int restart_count = 0;
   std::optional<int> exit_code;  // set once the container has exited
   UpdateStatus update_status = UpdateStatus::up_to_date;
-  std::string last_error;           // "" none; never contains a secret
-  std::optional<int> pull_percent;  // 0..100 while pulling
+  std::string last_error;                     // "" none; never contains a secret
+  FailedStep failed_step = FailedStep::none;  // the step last_error comes from
+  std::string log_tail;                       // last log lines of a container that failed (bounded)
+  std::optional<int> pull_percent;            // 0..100 while pulling
 };
 
 struct StatusEvent {
@@ -92,12 +112,17 @@ struct StackStatus {
   OverallState overall = OverallState::converging;
   std::vector<ServiceStatus> services;  // sorted by name (sort_services does it)
   HostInfo host;
+  // A failed converge is retried: the next try (RFC 3339) and how many were made since the last
+  // success. next_retry_at "" = no retry pending.
+  std::string next_retry_at;
+  int retry_attempt = 0;
 };
 
 // Byte limits applied when documents are built.
 inline constexpr std::size_t kMaxHealthOutput = 1024;
 inline constexpr std::size_t kMaxErrorText = 2048;
 inline constexpr std::size_t kMaxEventDetail = 1024;
+inline constexpr std::size_t kMaxLogTail = 4096;
 
 // Overall state of a stack:
 //   converging: `converging` is true, or a service is pulling/updating, or a health check is

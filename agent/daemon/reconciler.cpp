@@ -17,6 +17,7 @@
 #include "core/image_ref.hpp"
 #include "core/naming.hpp"
 #include "daemon/config_loader.hpp"
+#include "daemon/converge_failures.hpp"
 #include "daemon/logging.hpp"
 #include "report/host_info.hpp"
 #include "report/token.hpp"
@@ -60,7 +61,11 @@ void apply_pins(Config& cfg, const DesiredState& pins) {
 
 }  // namespace
 
-Reconciler::Reconciler(Config cfg, RunOptions opts) : cfg_(std::move(cfg)), opts_(std::move(opts)) {
+Reconciler::Reconciler(Config cfg, RunOptions opts)
+    : cfg_(std::move(cfg)),
+      opts_(std::move(opts)),
+      retry_(kFirstRetry, cfg_.agent.retry_max,
+             [this] { return std::uniform_real_distribution<double>(0.0, 1.0)(rng_); }) {
   started_at_ = now_text();
 }
 
@@ -223,6 +228,7 @@ bool Reconciler::connect_engine() {
     StackOptions so;
     so.state_dir = opts_.state_dir;
     so.stop = &stopping_;
+    so.log_attempts = false;  // failures are logged once while they last (converge_failures)
     so.on_line = [this](const std::string& service, const std::string& line) {
       touch_progress();
       if (service.empty()) {
@@ -292,10 +298,15 @@ void Reconciler::refresh_service(const std::string& service) {
   if (!info->health_output.empty()) s.health_output = info->health_output;
   s.started_at = info->started_at;
   s.restart_count = info->restart_count;
+  s.job = runs_to_completion(cfg_, service);
   if (info->state == "exited" || info->state == "dead") {
     s.exit_code = info->exit_code;
+    s.finished_at = info->finished_at;
+    // A job that finished its work: done, not down.
+    if (s.job && info->state == "exited" && info->exit_code == 0) s.state = "completed";
   } else {
     s.exit_code.reset();
+    s.finished_at.clear();
   }
   auto d = info->labels.find(labels::kDigest);
   if (d != info->labels.end() && !d->second.empty()) s.digest = d->second;
@@ -323,6 +334,12 @@ void Reconciler::apply_report(const engine::ConvergeReport& report) {
       if (!r.image.image.digest.empty() && r.ok && !r.quarantined) s.digest = r.image.image.digest;
       if (!r.previous_digest.empty() && r.changed && r.ok) s.previous_digest = r.previous_digest;
       s.last_error = r.error;
+      s.failed_step = r.ok ? FailedStep::none : r.step;
+      if (r.ok && r.image.stale) {  // runs, on an older image: the registry is retried
+        s.last_error = r.image.note;
+        s.failed_step = FailedStep::image;
+      }
+      s.log_tail = r.log_tail;
       if (!r.health_output.empty()) s.health_output = r.health_output;
       if (r.quarantined) {
         // The desired image failed before and is not retried: still rolled back.
@@ -355,8 +372,12 @@ void Reconciler::apply_report(const engine::ConvergeReport& report) {
   for (const auto& [name, _] : report.services) refresh_service(name);
 }
 
-void Reconciler::converge(const std::string& reason, bool first) {
-  spdlog::info("converging: {}", reason);
+void Reconciler::converge(const std::string& reason, bool first,
+                          const std::vector<std::string>& only) {
+  // A retry is said at debug level: it repeats while the cause lasts, the cause is logged once.
+  spdlog::log(
+      only.empty() && !reason.starts_with("retry") ? spdlog::level::info : spdlog::level::debug,
+      "converging: {}", reason);
   {
     std::lock_guard lock(status_mutex_);
     converging_ = true;
@@ -365,7 +386,7 @@ void Reconciler::converge(const std::string& reason, bool first) {
   Config effective = effective_config();
   stack_->set_config(effective);
   touch_progress();
-  auto fut = std::async(std::launch::async, [this] { return stack_->converge(); });
+  auto fut = std::async(std::launch::async, [this, only] { return stack_->converge(only); });
   auto last_status = Clock::now();
   while (fut.wait_for(std::chrono::milliseconds(500)) != std::future_status::ready) {
     // The loop is alive while the converge runs: keep the watchdog fed, tell systemd what
@@ -388,16 +409,45 @@ void Reconciler::converge(const std::string& reason, bool first) {
   }
   apply_report(report);
   last_converge_usec_ = now_usec();
-  if (report.ok) {
-    spdlog::info("converged: {}", status_line());
-  } else {
-    for (const auto& e : report.errors) spdlog::error("{}", e);
-  }
+  schedule_retry(report, only);  // logs what started or stopped failing
+  if (report.ok) spdlog::info("converged: {}", status_line(false));
   notifier_.status(status_line());
   publish();
   // A converge parses manifests, pull streams and inspect answers; give the freed heap pages
   // back before going idle (malloc keeps them otherwise).
   malloc_trim(0);
+}
+
+void Reconciler::schedule_retry(const engine::ConvergeReport& report,
+                                const std::vector<std::string>& only) {
+  std::set<std::string> scope(only.begin(), only.end());
+  if (only.empty())
+    for (const auto& [n, _] : cfg_.services) scope.insert(n);
+  for (const auto& n : failures_.services())
+    if (!cfg_.services.count(n)) scope.insert(n);  // no longer configured: nothing to retry
+  auto changes = failures_.update(failure_causes(report), scope);
+  log_failure_changes(changes, retry_.attempts());
+  if (failures_.empty()) {
+    retry_.succeeded();
+    next_retry_ = Clock::time_point::max();
+    next_retry_at_.clear();
+    retry_only_.clear();
+    return;
+  }
+  retry_.set_cap(cfg_.agent.retry_max);
+  auto now = Clock::now();
+  next_retry_ = retry_.failed(now);
+  next_retry_at_ = report::format_rfc3339(
+      std::chrono::system_clock::now() +
+      std::chrono::duration_cast<std::chrono::system_clock::duration>(next_retry_ - now));
+  // Only the failed part: the services that failed, or everything when the stack itself did.
+  retry_only_ = failures_.current().count("") ? std::vector<std::string>{} : failures_.services();
+}
+
+void Reconciler::retry_now() {
+  std::string what = retry_only_.empty() ? "the stack" : "";
+  for (const auto& n : retry_only_) what += (what.empty() ? "" : ", ") + n;
+  converge("retry " + std::to_string(retry_.attempts()) + " of " + what, false, retry_only_);
 }
 
 void Reconciler::reload() {
@@ -467,16 +517,7 @@ void Reconciler::handle_event(const EngineEvent& ev) {
   // renamed: only the container that now holds the name counts.
   bool current = current_id.empty() || ev.id.empty() || current_id == ev.id;
   if (ev.action == "die" && current) {
-    std::optional<int> code;
-    if (auto c = ev.attributes.find("exitCode"); c != ev.attributes.end()) {
-      try {
-        code = std::stoi(c->second);
-      } catch (...) {
-      }
-    }
-    spdlog::warn("container of {} exited with code {}", service, code ? *code : -1);
-    add_event(service, EventKind::died, "exited with code " + std::to_string(code ? *code : -1),
-              code);
+    on_exit(service, ev);
   } else if (ev.action == "oom" && current) {
     spdlog::warn("container of {} ran out of memory", service);
   }
@@ -518,7 +559,25 @@ void Reconciler::handle_event(const EngineEvent& ev) {
   publish();
 }
 
-std::string Reconciler::status_line() {
+// The service's own container exited: a `died` event, unless a job ended its work (exit 0).
+void Reconciler::on_exit(const std::string& service, const EngineEvent& ev) {
+  std::optional<int> code;
+  if (auto c = ev.attributes.find("exitCode"); c != ev.attributes.end()) {
+    try {
+      code = std::stoi(c->second);
+    } catch (...) {
+    }
+  }
+  if (code == 0 && runs_to_completion(cfg_, service)) {
+    spdlog::info("{} completed (exit code 0)", service);
+    return;
+  }
+  spdlog::warn("container of {} exited with code {}", service, code ? *code : -1);
+  add_event(service, EventKind::died, "exited with code " + std::to_string(code ? *code : -1),
+            code);
+}
+
+std::string Reconciler::status_line(bool retry_cause) {
   std::lock_guard lock(status_mutex_);
   if (!engine_up_)
     return "waiting for docker" + (engine_error_.empty() ? "" : ": " + engine_error_);
@@ -533,7 +592,8 @@ std::string Reconciler::status_line() {
   std::vector<std::string> bad;
   for (const auto& [n, s] : services_) {
     bool ok = s.state == "running" && (s.health.empty() || s.health == "healthy");
-    if (s.state == "exited" && s.exit_code && *s.exit_code == 0) ok = true;
+    if (s.state == "completed" || (s.state == "exited" && s.exit_code && *s.exit_code == 0))
+      ok = true;
     if (ok)
       ++good;
     else
@@ -542,6 +602,13 @@ std::string Reconciler::status_line() {
   std::string line = (converging_ ? "converging: " : "") + std::to_string(good) + "/" +
                      std::to_string(total) + " services healthy";
   for (const auto& b : bad) line += "; " + b;
+  if (!failures_.empty() && !next_retry_at_.empty()) {
+    // "retry 3 at 08:31:12 UTC (web: image: registry unreachable ...)"
+    line += "; retry " + std::to_string(retry_.attempts()) + " at " + next_retry_at_.substr(11, 8) +
+            " UTC";
+    // Not in berth's own log lines: the cause is logged once, when it appears.
+    if (retry_cause) line += " (" + cause_summary(failures_.current().begin()->second, 160) + ")";
+  }
   if (!config_problem_.empty()) line += "; " + config_problem_;
   return line;
 }
@@ -556,6 +623,8 @@ void Reconciler::publish() {
     st.agent_version = BERTH_VERSION;
     st.agent_started_at = started_at_;
     st.host = host_;
+    st.next_retry_at = next_retry_at_;
+    st.retry_attempt = next_retry_at_.empty() ? 0 : retry_.attempts();
     for (const auto& [n, s] : services_) {
       ServiceStatus copy = s;
       if (auto p = pull_percent_.find(n); p != pull_percent_.end()) {
@@ -584,6 +653,44 @@ void Reconciler::publish() {
     snap.status_json = j.dump();
     dbus_->publish(snap);
   }
+}
+
+// One message of the queue. True when the configuration was reloaded (the timer restarts).
+bool Reconciler::handle_message(const Message& msg) {
+  switch (msg.kind) {
+    case Message::Kind::stop:
+      stopping_ = true;
+      break;
+    case Message::Kind::converge:
+      if (engine_up_) converge(msg.reason);
+      break;
+    case Message::Kind::reload:
+      reload();
+      return true;
+    case Message::Kind::restart_service:
+      restart(msg.service, msg.reply);
+      break;
+    case Message::Kind::engine_event:
+      if (engine_up_) handle_event(msg.event);
+      break;
+    case Message::Kind::engine_lost:
+      if (engine_up_) {
+        engine_up_ = false;
+        engine_error_ = msg.reason;
+        spdlog::warn("lost docker: {} (containers keep running; reconnecting)", msg.reason);
+        notifier_.status(status_line());
+        publish();
+      }
+      break;
+    case Message::Kind::engine_back:
+      engine_up_ = true;
+      engine_error_.clear();
+      spdlog::info("docker is back: converging again");
+      stack_->forget_engine_info();  // it may have restarted with other defaults
+      converge("docker reconnected");
+      break;
+  }
+  return false;
 }
 
 int Reconciler::run() {
@@ -620,7 +727,7 @@ int Reconciler::run() {
   }
   converge("start", true);
   notifier_.ready();
-  spdlog::info("ready: {}", status_line());
+  spdlog::info("ready: {}", status_line(false));
   start_events_thread();
 
   auto wd = notifier_.watchdog_interval();
@@ -642,6 +749,7 @@ int Reconciler::run() {
     auto deadline = Clock::now() + std::chrono::hours(1);
     if (wd) deadline = std::min(deadline, next_watchdog);
     deadline = std::min(deadline, next_update);
+    deadline = std::min(deadline, next_retry_);
     auto msg = queue_.pop_until(deadline);
     if (wd && Clock::now() >= next_watchdog) {
       notifier_.watchdog();  // from the loop itself: a stuck loop gets berth restarted
@@ -651,41 +759,9 @@ int Reconciler::run() {
       queue_.push({Message::Kind::converge, "periodic update check", "", {}, nullptr});
       next_update = schedule_update();
     }
-    if (!msg) continue;
-    switch (msg->kind) {
-      case Message::Kind::stop:
-        stopping_ = true;
-        break;
-      case Message::Kind::converge:
-        if (engine_up_) converge(msg->reason);
-        break;
-      case Message::Kind::reload: {
-        reload();
-        next_update = schedule_update();
-        break;
-      }
-      case Message::Kind::restart_service:
-        restart(msg->service, msg->reply);
-        break;
-      case Message::Kind::engine_event:
-        if (engine_up_) handle_event(msg->event);
-        break;
-      case Message::Kind::engine_lost:
-        if (engine_up_) {
-          engine_up_ = false;
-          engine_error_ = msg->reason;
-          spdlog::warn("lost docker: {} (containers keep running; reconnecting)", msg->reason);
-          notifier_.status(status_line());
-          publish();
-        }
-        break;
-      case Message::Kind::engine_back:
-        engine_up_ = true;
-        engine_error_.clear();
-        spdlog::info("docker is back: converging again");
-        converge("docker reconnected");
-        break;
-    }
+    // While Docker is away the reconnect converges; the retry waits for it.
+    if (Clock::now() >= next_retry_ && engine_up_) retry_now();
+    if (msg && handle_message(*msg)) next_update = schedule_update();
   }
   notifier_.stopping();
   notifier_.status("stopping");

@@ -8,12 +8,14 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <random>
 #include <stop_token>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "core/model.hpp"
+#include "core/retry.hpp"
 #include "core/status.hpp"
 #include "daemon/dbus_service.hpp"
 #include "daemon/notify.hpp"
@@ -76,20 +78,34 @@ class Reconciler final : public DbusHandler {
   std::map<std::string, Clock::time_point> last_auto_restart_;
   std::optional<DesiredState> pins_;
 
+  // A failed converge is retried with backoff (core/retry.hpp); reconciler thread only.
+  std::mt19937_64 rng_{std::random_device{}()};
+  RetrySchedule retry_;
+  FailureLog failures_;
+  Clock::time_point next_retry_ = Clock::time_point::max();
+  std::string next_retry_at_;            // RFC 3339 (status, reports); "" = none pending
+  std::vector<std::string> retry_only_;  // the services to retry; empty = the whole stack
+
   void start_signal_thread();
   void start_events_thread();
   void stop_threads();
   bool connect_engine();
-  void converge(const std::string& reason, bool first = false);
+  void converge(const std::string& reason, bool first = false,
+                const std::vector<std::string>& only = {});
+  void schedule_retry(const engine::ConvergeReport& report, const std::vector<std::string>& only);
+  void retry_now();
   void reload();
   void handle_event(const EngineEvent& ev);
+  void on_exit(const std::string& service, const EngineEvent& ev);
+  bool handle_message(const Message& msg);
   void restart(const std::string& service,
                const std::shared_ptr<std::promise<Result<void>>>& reply);
   Config effective_config();
   void refresh_service(const std::string& service);
   void apply_report(const engine::ConvergeReport& report);
   void publish();
-  std::string status_line();
+  // The one-line status (STATUS=, D-Bus, `berth status`); retry_cause: with the failing cause.
+  std::string status_line(bool retry_cause = true);
   void add_event(const std::string& service, EventKind kind, const std::string& detail,
                  std::optional<int> exit_code = std::nullopt);
   void touch_progress();

@@ -1,7 +1,6 @@
 #include "daemon/stack.hpp"
 
 #include <spdlog/spdlog.h>
-#include <sys/stat.h>
 
 #include <algorithm>
 #include <chrono>
@@ -14,12 +13,6 @@
 #include "report/reporter.hpp"
 
 namespace berth::daemon {
-
-std::string default_log_driver() {
-  struct stat st {};
-  if (::stat("/run/systemd/journal/socket", &st) == 0) return "journald";
-  return "";
-}
 
 Result<std::unique_ptr<Stack>> Stack::create(const Config& cfg, StackOptions opts) {
   auto eng = engine::make_docker_engine(opts.docker_host);
@@ -140,6 +133,7 @@ void Stack::make_image_source() {
   auto inactivity = static_cast<int>((cfg_.agent.pull_inactivity_timeout.count() + 999) / 1000);
   io.pull.inactivity_timeout_s = inactivity;
   io.pull.first_byte_timeout_s = std::min(io.pull.first_byte_timeout_s, inactivity);
+  io.log_attempts = opts_.log_attempts;
   images_ = std::make_unique<registry::RegistryImageSource>(*engine_, cfg_, io);
 }
 
@@ -152,11 +146,31 @@ void Stack::set_config(Config cfg) {
   if (rebuild) make_image_source();
 }
 
-engine::LifecycleOptions Stack::lifecycle_options() const {
+Result<EngineInfo> Stack::engine_info() {
+  if (engine_info_) return *engine_info_;
+  auto info = engine_->engine_info();
+  if (!info) return fail(info.error());
+  spdlog::debug(
+      "engine: {} {}, default log driver {}, cgroup driver {}, runtime {} (defaults come from "
+      "the engine)",
+      engine_->flavour(), info->server_version.empty() ? "?" : info->server_version,
+      info->default_log_driver.empty() ? "?" : info->default_log_driver,
+      info->cgroup_driver.empty() ? "?" : info->cgroup_driver,
+      info->default_runtime.empty() ? "?" : info->default_runtime);
+  engine_info_ = *info;
+  return info;
+}
+
+void Stack::forget_engine_info() {
+  engine_info_.reset();
+}
+
+engine::LifecycleOptions Stack::lifecycle_options(const EngineInfo& info) const {
   engine::LifecycleOptions lo;
   lo.spec.project = cfg_.agent.project;
   lo.spec.config_path = cfg_.path;
-  lo.spec.default_log_driver = default_log_driver();
+  lo.spec.default_log_driver = info.default_log_driver;
+  lo.engine = info;
   lo.spec.api_version = engine_->api_version();
   lo.pull_concurrency = cfg_.agent.pull_concurrency;
   lo.stop = opts_.stop;
@@ -205,7 +219,9 @@ engine::LifecycleHooks Stack::hooks() {
 }
 
 Result<Plan> Stack::plan() {
-  engine::Lifecycle lc(*engine_, *images_, lifecycle_options(), hooks());
+  auto engine = engine_info();
+  if (!engine) return fail(engine.error());
+  engine::Lifecycle lc(*engine_, *images_, lifecycle_options(*engine), hooks());
   std::map<std::string, engine::ImageStatus> images;
   for (const auto& [name, svc] : cfg_.services) {
     auto info = engine_->inspect_image(svc.image);
@@ -225,19 +241,27 @@ Result<Plan> Stack::plan() {
 }
 
 engine::ConvergeReport Stack::converge(const std::vector<std::string>& only) {
-  engine::Lifecycle lc(*engine_, *images_, lifecycle_options(), hooks());
+  // Without the engine's defaults the create bodies (and config hashes) could differ from the
+  // running containers' and recreate them: no converge then.
+  auto info = engine_info();
+  if (!info) {
+    engine::ConvergeReport failed;
+    failed.errors.push_back("cannot read the engine's defaults: " + info.error().message);
+    return failed;
+  }
+  engine::Lifecycle lc(*engine_, *images_, lifecycle_options(*info), hooks());
   auto report = lc.up(cfg_, only);
   record_outcome(report);
   return report;
 }
 
 Result<int> Stack::down(bool volumes) {
-  engine::Lifecycle lc(*engine_, *images_, lifecycle_options(), hooks());
+  engine::Lifecycle lc(*engine_, *images_, lifecycle_options(EngineInfo{}), hooks());
   return lc.down(cfg_.agent.project, volumes);
 }
 
 Result<void> Stack::restart_service(const std::string& service) {
-  engine::Lifecycle lc(*engine_, *images_, lifecycle_options(), hooks());
+  engine::Lifecycle lc(*engine_, *images_, lifecycle_options(EngineInfo{}), hooks());
   return lc.restart_service(cfg_.agent.project, service);
 }
 

@@ -6,6 +6,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -26,6 +27,7 @@ struct StackOptions {
   std::function<void(const std::string& service, int percent)> on_pull_progress;
   std::function<void(const std::string& service)> on_update_start;
   const std::atomic<bool>* stop = nullptr;
+  bool log_attempts = true;  // a warning per failed registry attempt (false: debug, the daemon)
 };
 
 class Stack {
@@ -43,6 +45,11 @@ class Stack {
   Result<int> down(bool volumes);
   Result<void> restart_service(const std::string& service);
 
+  // GET /info of the engine, asked once and kept; forget_engine_info() when the engine may have
+  // changed (docker restarted). Every default that depends on the engine comes from here.
+  Result<EngineInfo> engine_info();
+  void forget_engine_info();
+
   // The durable per-service state (last-known-good, quarantine), loaded at create().
   const LocalState& local_state() const { return state_; }
   // Problems with the state directory (not fatal: berth keeps the stack running).
@@ -50,7 +57,7 @@ class Stack {
 
  private:
   Stack(Config cfg, StackOptions opts, std::unique_ptr<engine::Engine> engine);
-  engine::LifecycleOptions lifecycle_options() const;
+  engine::LifecycleOptions lifecycle_options(const EngineInfo& info) const;
   engine::LifecycleHooks hooks();
 
   Config cfg_;
@@ -60,6 +67,7 @@ class Stack {
   LocalState state_;
   std::string state_warning_;
   bool state_unwritable_ = false;  // the last save failed (warned once)
+  std::optional<EngineInfo> engine_info_;
   std::mutex state_mutex_;
 
   void make_image_source();
@@ -68,8 +76,5 @@ class Stack {
   void record_outcome(const engine::ConvergeReport& report);
   void prune_images(const engine::ConvergeReport& report);
 };
-
-// "journald" when this host runs journald, else "" (the daemon's default driver).
-std::string default_log_driver();
 
 }  // namespace berth::daemon

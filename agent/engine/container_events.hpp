@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 
@@ -24,7 +25,18 @@ class EventWaits {
     bool live = false;        // the stream had delivered an event
   };
 
+  // What the events said about a container's exits: a health wait ends at once on any of them
+  // for a service that is meant to keep running (die, oom; a restart by Docker is a die too).
+  struct Exits {
+    int dies = 0;
+    std::optional<int> last_exit_code;  // from the last die event
+    bool oom = false;
+  };
+
   Seen seen(const std::string& container_id);
+  Exits exits(const std::string& container_id);
+  // An event: counted like on_event(id); die and oom are remembered for exits().
+  void on_event(const EngineEvent& ev);
   // One event of a container (full ID) arrived. The first event of the stream wakes every
   // waiter: what happened before the stream was connected is looked at once more. So does the
   // end of the stream (waits go back to polling quickly).
@@ -42,6 +54,7 @@ class EventWaits {
   std::mutex m_;
   std::condition_variable cv_;
   std::map<std::string, std::uint64_t> counts_;
+  std::map<std::string, Exits> exits_;
   bool live_ = false;
 };
 
@@ -55,6 +68,10 @@ class ContainerEvents {
   ~ContainerEvents() = default;  // the stream thread is stopped and joined (jthread)
 
   EventWaits::Seen seen(const std::string& container_id) { return waits_.seen(container_id); }
+  EventWaits::Exits exits(const std::string& container_id) { return waits_.exits(container_id); }
+  // Opens the stream now (before starting a container whose exit must not be missed); else the
+  // first wait that blocks opens it.
+  void open();
   bool wait(const std::string& container_id, EventWaits::Seen seen, Millis fast, Millis slow);
 
  private:

@@ -10,6 +10,7 @@
 #include <exception>
 
 #include "core/jsonstream.hpp"
+#include "core/log_tail.hpp"
 
 namespace berth::engine {
 
@@ -692,6 +693,42 @@ Result<std::string> DockerEngine::docker_root_dir() {
     if (it != j->end() && it->is_string()) return it->get<std::string>();
   }
   return std::string();
+}
+
+Result<EngineInfo> DockerEngine::engine_info() {
+  auto get = [&](const char* path, const std::string& op) -> Result<json> {
+    Call c;
+    c.path = path;
+    auto r = send(c, op);
+    if (!r) return fail(r.error());
+    if (auto ok = expect(*r, {200}, op); !ok) return fail(ok.error());
+    return parse_body(*r, prefix() + ": " + op);
+  };
+  auto info = get("/info", "info");
+  if (!info) return fail(info.error());
+  auto version = get("/version", "version");  // optional: /info has what matters
+  auto e = js::decode_engine_info(*info, version ? *version : json());
+  if (!e) return fail(context(e.error(), prefix()));
+  return e;
+}
+
+Result<std::string> DockerEngine::container_logs(const std::string& id, int lines) {
+  const std::string op = "logs of container " + id;
+  Call c;
+  c.path = "/containers/" + path_escape(id) +
+           "/logs?stdout=1&stderr=1&tail=" + std::to_string(std::max(1, lines));
+  c.timeout_ms = 10000;
+  // Twenty lines can be megabytes: read at most 64 KiB of them.
+  constexpr std::size_t kMaxRead = 65536;
+  std::string raw;
+  c.on_data = [&](std::string_view chunk) {
+    raw.append(chunk.substr(0, kMaxRead - raw.size()));
+    return raw.size() < kMaxRead;
+  };
+  auto r = send(c, op);
+  if (!r && raw.size() < kMaxRead) return fail(r.error());
+  if (r && r->status != 200) return fail(api_error(op, r->status, raw));
+  return demux_docker_log(raw);
 }
 
 Result<std::optional<std::int64_t>> DockerEngine::data_root_free_bytes() {

@@ -90,6 +90,9 @@ class DockerEngine final : public Engine {
                              const std::map<std::string, std::string>& labels) override;
   Result<void> remove_volume(const std::string& name, bool force) override;
 
+  Result<EngineInfo> engine_info() override;
+  Result<std::string> container_logs(const std::string& id, int lines) override;
+
   // GET /info -> DockerRootDir -> statvfs (only meaningful when the daemon is local).
   Result<std::optional<std::int64_t>> data_root_free_bytes() override;
 

@@ -82,6 +82,12 @@ class Engine {
                                      const std::map<std::string, std::string>& labels) = 0;
   virtual Result<void> remove_volume(const std::string& name, bool force) = 0;
 
+  // GET /info and GET /version: the engine's log drivers and defaults (see EngineInfo).
+  virtual Result<EngineInfo> engine_info() = 0;
+  // The last `lines` lines of a container's stdout and stderr as text (demultiplexed, raw bytes;
+  // the caller bounds them with tail_lines()).
+  virtual Result<std::string> container_logs(const std::string& id, int lines) = 0;
+
   // Free bytes of the Docker data root as far as the API reveals it (used before pulls);
   // nullopt when unknown.
   virtual Result<std::optional<std::int64_t>> data_root_free_bytes() = 0;

@@ -12,34 +12,15 @@
 #include "core/image_ref.hpp"
 #include "core/naming.hpp"
 #include "engine/container_events.hpp"
-#include "engine/probe.hpp"
+#include "engine/container_text.hpp"
+#include "engine/health_wait.hpp"
+#include "engine/swap.hpp"
 
 namespace berth::engine {
 
 using Clock = std::chrono::steady_clock;
 
 namespace {
-
-// How often a wait looks again by itself once the events stream delivers (see ContainerEvents).
-constexpr Millis kEventFallbackPoll{1000};
-
-std::string label_of(const ContainerInfo& c, const char* key) {
-  auto it = c.labels.find(key);
-  return it == c.labels.end() ? std::string() : it->second;
-}
-
-std::string short_id(const std::string& id) {
-  std::string s = id;
-  if (s.starts_with("sha256:")) s = s.substr(7);
-  return s.substr(0, 12);
-}
-
-std::string seconds(Clock::duration d) {
-  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(d).count();
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.1fs", static_cast<double>(ms) / 1000.0);
-  return buf;
-}
 
 // Run fn for every item on its own thread, at most `limit` at once.
 template <typename Fn>
@@ -111,13 +92,6 @@ Result<TargetState> Lifecycle::desired(const Config& cfg,
                                        const std::map<std::string, ImageStatus>& images) {
   TargetState d;
   d.project = cfg.agent.project;
-  // Which services must complete (exit 0) for a dependant?
-  std::set<std::string> must_complete;
-  for (const auto& [_, s] : cfg.services)
-    for (const auto& dep : s.depends_on)
-      if (dep.condition == DependsCondition::completed_successfully)
-        must_complete.insert(dep.service);
-
   for (const auto& [name, svc] : cfg.services) {
     TargetService ds;
     ds.name = name;
@@ -127,7 +101,7 @@ Result<TargetState> Lifecycle::desired(const Config& cfg,
     for (const auto& v : svc.volumes)
       if (v.type == VolumeMount::Type::named)
         ds.named_volumes.push_back(naming::volume_name(d.project, v.source));
-    ds.oneshot = must_complete.count(name) > 0;
+    ds.oneshot = runs_to_completion(cfg, name);
     auto it = images.find(name);
     if (it != images.end()) {
       ds.image_id = it->second.image.image_id;
@@ -152,7 +126,44 @@ struct TaskState {
   std::string error;
 };
 
+// What a wait found out about a container, into its service's report.
+void record_ready(ServiceReport& s, const Ready& r) {
+  s.state = r.info.state;
+  s.health = r.info.health;
+  s.health_output = r.info.health_output;
+  s.completed = r.completed;
+  s.exit_code = r.exit_code;
+  s.log_tail = r.log_tail;
+}
+
+void record_swap(ServiceReport& s, const SwapOutcome& out) {
+  record_ready(s, out.ready);
+  s.ok = out.ok;
+  s.changed = true;
+  s.rolled_back = out.rolled_back;
+  s.container_id = out.container_id;
+  s.previous_digest = out.previous_digest;
+  s.previous_image_id = out.previous_image_id;
+  if (!out.ok) {
+    s.error = out.error;
+    s.step = out.step;
+  }
+}
+
 }  // namespace
+
+// A configured log driver the engine does not have would fail at create or start, after the
+// old container was stopped: refused here, before anything is touched, for that service only.
+void Lifecycle::check_engine_support(const Config& cfg, const std::vector<std::string>& names,
+                                     ConvergeReport& rep) {
+  for (const auto& name : names) {
+    std::string problem = log_driver_problem(cfg.services.at(name), opts_.engine);
+    if (problem.empty()) continue;
+    auto& s = rep.services[name];
+    s.error = problem;
+    s.step = FailedStep::config;
+  }
+}
 
 ConvergeReport Lifecycle::up(const Config& cfg, const std::vector<std::string>& only) {
   ConvergeReport rep;
@@ -185,14 +196,17 @@ ConvergeReport Lifecycle::up(const Config& cfg, const std::vector<std::string>& 
                   if (st->pulled)
                     line(name,
                          "image " + svc.image + " pulled (" + short_id(st->image.image_id) + ")");
-                  if (!st->note.empty()) line(name, st->note);
+                  // st->note (a registry that cannot be reached) is in the report: `up` prints
+                  // it, the daemon logs it once while it lasts (not at every retry).
                   rep.services[name].image = *st;
                   images[name] = *st;
                 } else {
                   rep.services[name].image_failed = true;
                   rep.services[name].error = st.error().message;
+                  rep.services[name].step = FailedStep::image;
                 }
               });
+  check_engine_support(cfg, names, rep);
 
   // 2. Observe and finish (or undo) any update a crash interrupted.
   auto observed = observe(project);
@@ -353,119 +367,21 @@ ConvergeReport Lifecycle::up(const Config& cfg, const std::vector<std::string>& 
     cv.notify_all();
   };
 
-  // Wait until the container is ready. Returns "" on success, else why not.
-  struct Ready {
-    bool ok = false;
-    bool completed = false;
-    bool checked = false;
-    // Docker could not be asked (down or restarting): no verdict on the container. An update
-    // interrupted this way is undone but its image is not blamed (not quarantined).
-    bool no_verdict = false;
-    std::string error;
-    ContainerInfo info;
-  };
-  // Docker itself gone (killed, restarting): the failed call says nothing about the container.
-  // A 5xx alone is not enough (a container that cannot start gets one too): Docker must also
-  // fail a ping.
-  auto engine_unreachable = [&](const Error& e) {
-    return (e.kind == ErrorKind::unavailable || e.kind == ErrorKind::timeout) && !engine_.ping();
-  };
   // Waits wake on the project's container events; polling is only the fallback (the stream is
   // opened by the first wait that has to block, so a converge with nothing to wait for does not
   // open it).
   ContainerEvents events(engine_, project);
+  HealthWaiter waiter(engine_, events, opts_.poll_interval, opts_.stop);
   auto wait_ready = [&](const ServiceSpec& svc, const std::string& cid, bool want_completed,
-                        Millis timeout) -> Ready {
-    Ready r;
-    auto start = Clock::now();
-    auto deadline = start + timeout;
-    auto next_probe = start + (svc.probe ? svc.probe->start_period : Millis{0});
-    int probe_failures = 0;
-    std::string last_probe_error;
-    std::string events_key = cid;  // the full ID, as events carry it, once inspected
-    while (true) {
-      // Taken before the inspect: an event between the two wakes the wait below at once.
-      auto seen = events.seen(events_key);
-      auto info = engine_.inspect_container(cid);
-      if (!info) {
-        r.error = info.error().message;
-        r.no_verdict = engine_unreachable(info.error());
-        return r;
-      }
-      r.info = *info;
-      const auto& st = info->state;
-      if (st == "exited" || st == "dead") {
-        if (want_completed) {
-          if (info->exit_code == 0) {
-            r.ok = r.completed = true;
-            return r;
-          }
-          r.error = "did not complete successfully: exit " + std::to_string(info->exit_code);
-          return r;
-        }
-        r.error = "container exited with code " + std::to_string(info->exit_code) +
-                  (info->oom_killed ? " (killed: out of memory)" : "");
-        if (!info->health_output.empty()) r.error += "; last check: " + info->health_output;
-        return r;
-      }
-      if (!want_completed && st == "running") {
-        if (!info->health.empty()) {
-          if (info->health == "healthy") {
-            r.ok = r.checked = true;
-            return r;
-          }
-          if (info->health == "unhealthy") {
-            r.error = "unhealthy";
-            if (!info->health_output.empty()) r.error += ": " + info->health_output;
-            return r;
-          }
-        } else if (svc.probe) {
-          if (Clock::now() >= next_probe) {
-            auto pr = run_probe(*svc.probe);
-            if (pr) {
-              r.ok = r.checked = true;
-              r.info.health = "healthy";
-              return r;
-            }
-            last_probe_error = pr.error().message;
-            if (Clock::now() >= start + svc.probe->start_period) ++probe_failures;
-            if (probe_failures >= std::max(1, svc.probe->retries)) {
-              r.error = "unhealthy: probe failed " + std::to_string(probe_failures) +
-                        " times: " + last_probe_error;
-              r.info.health = "unhealthy";
-              r.info.health_output = last_probe_error;
-              return r;
-            }
-            next_probe = Clock::now() + svc.probe->interval;
-          }
-        } else {
-          r.ok = true;
-          return r;
-        }
-      }
-      if (Clock::now() >= deadline) {
-        r.error = "not healthy after " + format_duration(timeout) + " (state " + st +
-                  (info->health.empty() ? "" : ", health " + info->health) + ")";
-        if (!last_probe_error.empty()) r.error += ": " + last_probe_error;
-        if (!info->health_output.empty()) r.error += ": " + info->health_output;
-        return r;
-      }
-      if (stopping()) {
-        r.error = "interrupted";
-        return r;
-      }
-      if (svc.probe && info->health.empty()) {
-        std::this_thread::sleep_for(opts_.poll_interval);  // berth's own probe: its own clock
-      } else {
-        // Docker's check or the container's exit: both arrive as events. The slow fallback is
-        // also how often a stop request (the daemon's) is noticed during a health wait.
-        if (!info->id.empty() && info->id != events_key) {
-          events_key = info->id;
-          continue;  // a snapshot under the right key first
-        }
-        (void)events.wait(events_key, seen, opts_.poll_interval, kEventFallbackPoll);
-      }
-    }
+                        Millis timeout, bool fresh) {
+    WaitFor w;
+    w.svc = &svc;
+    w.container = cid;
+    w.want_completed = want_completed;
+    w.timeout = timeout;
+    w.fresh = fresh;
+    w.probe = svc.probe ? &*svc.probe : nullptr;
+    return waiter.wait(w);
   };
 
   auto step = [&](const std::string& service, int n, const char* what) {
@@ -504,7 +420,10 @@ ConvergeReport Lifecycle::up(const Config& cfg, const std::vector<std::string>& 
       if (!problem.empty()) {
         lock.unlock();
         if (dep.required) {
-          record(name, [&](ServiceReport& s) { s.error = problem; });
+          record(name, [&](ServiceReport& s) {
+            s.error = problem;
+            s.step = FailedStep::dependency;
+          });
           finish(name, false, problem, false, false);
           return;
         }
@@ -512,14 +431,15 @@ ConvergeReport Lifecycle::up(const Config& cfg, const std::vector<std::string>& 
       }
     }
 
-    bool image_failed = false;
+    bool blocked = false;  // no image, or the engine cannot run what is configured
     std::string image_error;
     {
       std::lock_guard lock(rep_mutex);
-      image_failed = rep.services[name].image_failed;
-      image_error = rep.services[name].error;
+      const auto& s = rep.services[name];
+      blocked = s.image_failed || s.step == FailedStep::config;
+      image_error = s.error;
     }
-    if (image_failed) {
+    if (blocked) {
       // Keep whatever runs; a service with no container and no image cannot start.
       if (sp.current) {
         record(name, [&](ServiceReport& s) {
@@ -600,15 +520,16 @@ ConvergeReport Lifecycle::up(const Config& cfg, const std::vector<std::string>& 
         r.checked = listed->health == "healthy";
         r.info = *listed;
       } else {
-        r = wait_ready(svc, cid, want_completed, timeout);
+        r = wait_ready(svc, cid, want_completed, timeout, false);
       }
       record(name, [&](ServiceReport& s) {
         s.container_id = cid;
-        s.state = r.info.state;
-        s.health = r.info.health;
-        s.health_output = r.info.health_output;
+        record_ready(s, r);
         s.ok = r.ok;
-        if (!r.ok) s.error = "container " + cname + " " + r.error;
+        if (!r.ok) {
+          s.error = "container " + cname + " " + r.error;
+          s.step = FailedStep::health;
+        }
       });
       finish(name, r.ok, r.error, r.completed, r.checked);
       return;
@@ -622,7 +543,10 @@ ConvergeReport Lifecycle::up(const Config& cfg, const std::vector<std::string>& 
         ++ops;
         if (!created) {
           std::string err = "create " + cname + ": " + created.error().message;
-          record(name, [&](ServiceReport& s) { s.error = err; });
+          record(name, [&](ServiceReport& s) {
+            s.error = err;
+            s.step = FailedStep::create;
+          });
           finish(name, false, err, false, false);
           return;
         }
@@ -633,12 +557,14 @@ ConvergeReport Lifecycle::up(const Config& cfg, const std::vector<std::string>& 
         (void)engine_.stop_container(cid, -1, "");
         ++ops;
       }
+      events.open();  // an exit right after the start must not be missed
       auto started = engine_.start_container(cid);
       ++ops;
       if (!started) {
         std::string err = "start " + cname + ": " + started.error().message;
         record(name, [&](ServiceReport& s) {
           s.error = err;
+          s.step = FailedStep::start;
           s.container_id = cid;
           s.changed = true;
         });
@@ -649,183 +575,38 @@ ConvergeReport Lifecycle::up(const Config& cfg, const std::vector<std::string>& 
            "container " + cname + " started" + (a.reason.empty() ? "" : " (" + a.reason + ")"));
       mark_acted(name);
       auto t0 = Clock::now();
-      Ready r = wait_ready(svc, cid, want_completed, timeout);
+      Ready r = wait_ready(svc, cid, want_completed, timeout, a.type == ActionType::create);
       if (r.ok && (r.checked || r.completed))
         line(name, "container " + cname + (r.completed ? " completed" : " healthy") + " after " +
-                       seconds(Clock::now() - t0));
+                       seconds_text(Clock::now() - t0));
       record(name, [&](ServiceReport& s) {
         s.changed = true;
         s.container_id = cid;
-        s.state = r.info.state;
-        s.health = r.info.health;
-        s.health_output = r.info.health_output;
+        record_ready(s, r);
         s.ok = r.ok;
-        if (!r.ok) s.error = "container " + cname + " " + r.error;
+        if (!r.ok) {
+          s.error = "container " + cname + " " + r.error;
+          s.step = FailedStep::health;
+        }
       });
       finish(name, r.ok, r.error, r.completed, r.checked);
       return;
     }
 
-    // Recreate: a health-gated swap. The old container is kept (stopped, renamed) until the new
-    // one is ready, and put back if it is not.
+    // Recreate: a health-gated swap (engine/swap.hpp), by the service's update_strategy.
     if (hooks_.on_update_start) hooks_.on_update_start(name);
-    const ContainerInfo& old = *sp.current;
-    std::string old_digest = label_of(old, labels::kDigest);
-    std::string old_image = label_of(old, labels::kImage);
-    bool old_running = old.state == "running" || old.state == "restarting";
-    std::string next = naming::next_name(project, name);
-    std::string prev = naming::prev_name(project, name);
-    bool start_first = svc.update_strategy == UpdateStrategy::start_first;
-    line(name, "updating " + cname + ": " + a.reason);
-
-    auto fail_service = [&](const std::string& why, bool rolled_back, const ContainerInfo& info) {
-      record(name, [&](ServiceReport& s) {
-        s.changed = true;
-        s.rolled_back = rolled_back;
-        s.error = why;
-        s.container_id = old.id;
-        s.state = info.state;
-        s.health = info.health;
-        s.health_output = info.health_output;
-        s.previous_digest = old_digest;
-        s.previous_image_id = old_image;
-      });
-      finish(name, false, why, false, false);
-    };
-
-    step(name, 1, "create new container");
-    (void)engine_.remove_container(next, true, false);  // a stale leftover, if any
-    auto created = engine_.create_container(next, body);
-    ++ops;
-    if (!created) {
-      fail_service("create " + next + ": " + created.error().message, false, old);
-      return;
-    }
-    std::string nid = *created;
-
-    // verdict: the new container was judged (did not start, exited, unhealthy) and is rolled
-    // back for it; without one (Docker unreachable mid-update) the old container is put back as
-    // far as Docker lets, the service is "failed", and the next converge finishes the job.
-    auto rollback = [&](const std::string& why, const ContainerInfo& bad, bool verdict) {
-      if (!verdict) {
-        line(name, "update of " + cname + " interrupted: " + why + "; putting the old one back");
-      } else {
-        line(name, "update of " + cname + " failed: " + why + "; rolling back");
-      }
-      step(name, 90, "rollback: remove new container");
-      (void)engine_.stop_container(nid, 5, "");
-      (void)engine_.remove_container(nid, true, false);
-      ops += 2;
-      step(name, 91, "rollback: restore old container");
-      auto cur = engine_.inspect_container(old.id);
-      if (cur && cur->name != cname) (void)engine_.rename_container(old.id, cname);
-      if (old_running) (void)engine_.start_container(old.id);
-      ops += 2;
-      if (!verdict) {
-        fail_service("update interrupted, docker unreachable: " + why, false, bad);
-        return;
-      }
-      line(name, "rolled back " + cname + " to " + short_id(old_image));
-      fail_service("update rolled back: new container " + why, true, bad);
-    };
-
-    if (start_first) {
-      step(name, 2, "start new container beside the old one");
-      auto started_new = engine_.start_container(nid);
-      ++ops;
-      if (!started_new) {
-        rollback("did not start: " + started_new.error().message, ContainerInfo{},
-                 !engine_unreachable(started_new.error()));
-        return;
-      }
-      mark_acted(name);
-      Ready r = wait_ready(svc, nid, want_completed, timeout);
-      if (!r.ok) {
-        rollback(r.error, r.info, !r.no_verdict);
-        return;
-      }
-      step(name, 3, "stop old container");
-      (void)engine_.stop_container(old.id, -1, "");
-      step(name, 4, "rename old container");
-      (void)engine_.rename_container(old.id, prev);
-      step(name, 5, "rename new container");
-      auto rn = engine_.rename_container(nid, cname);
-      ops += 3;
-      if (!rn) line(name, "warning: rename " + next + " -> " + cname + ": " + rn.error().message);
-      step(name, 6, "remove old container");
-      (void)engine_.remove_container(old.id, true, false);
-      ++ops;
-      line(name, "container " + cname + " updated (start-first)");
-      mark_replaced(name);
-      record(name, [&](ServiceReport& s) {
-        s.ok = true;
-        s.changed = true;
-        s.container_id = nid;
-        s.state = r.info.state;
-        s.health = r.info.health;
-        s.previous_digest = old_digest;
-        s.previous_image_id = old_image;
-      });
-      finish(name, true, "", r.completed, r.checked);
-      return;
-    }
-
-    step(name, 2, "stop old container");
-    auto stopped = engine_.stop_container(old.id, -1, "");
-    ++ops;
-    if (!stopped && stopped.error().kind != ErrorKind::not_found) {
-      (void)engine_.remove_container(nid, true, false);
-      fail_service("stop " + cname + ": " + stopped.error().message, false, old);
-      return;
-    }
-    step(name, 3, "rename old container");
-    auto r1 = engine_.rename_container(old.id, prev);
-    ++ops;
-    if (!r1) {
-      (void)engine_.remove_container(nid, true, false);
-      if (old_running) (void)engine_.start_container(old.id);
-      fail_service("rename " + cname + " -> " + prev + ": " + r1.error().message, false, old);
-      return;
-    }
-    step(name, 4, "rename new container");
-    auto r2 = engine_.rename_container(nid, cname);
-    ++ops;
-    if (!r2) {
-      rollback("could not take the name " + cname + ": " + r2.error().message, ContainerInfo{},
-               !engine_unreachable(r2.error()));
-      return;
-    }
-    step(name, 5, "start new container");
-    auto started_new = engine_.start_container(nid);
-    ++ops;
-    if (!started_new) {
-      rollback("did not start: " + started_new.error().message, ContainerInfo{},
-               !engine_unreachable(started_new.error()));
-      return;
-    }
-    mark_acted(name);
-    auto t0 = Clock::now();
-    Ready r = wait_ready(svc, nid, want_completed, timeout);
-    if (!r.ok) {
-      rollback(r.error, r.info, !r.no_verdict);
-      return;
-    }
-    step(name, 6, "remove old container");
-    (void)engine_.remove_container(old.id, true, false);
-    ++ops;
-    mark_replaced(name);
-    line(name, "container " + cname + " updated, " + (r.checked ? "healthy" : "running") +
-                   " after " + seconds(Clock::now() - t0));
-    record(name, [&](ServiceReport& s) {
-      s.ok = true;
-      s.changed = true;
-      s.container_id = nid;
-      s.state = r.info.state;
-      s.health = r.info.health;
-      s.previous_digest = old_digest;
-      s.previous_image_id = old_image;
-    });
-    finish(name, true, "", r.completed, r.checked);
+    SwapContext ctx{engine_,
+                    waiter,
+                    events,
+                    ops,
+                    [&](int n, const char* what) { step(name, n, what); },
+                    [&](const std::string& text) { line(name, text); },
+                    [&] { mark_acted(name); }};
+    SwapRequest req{&svc, project, name, &*sp.current, body, want_completed, timeout, a.reason};
+    SwapOutcome out = swap_container(ctx, req);
+    if (out.replaced) mark_replaced(name);
+    record(name, [&](ServiceReport& s) { record_swap(s, out); });
+    finish(name, out.ok, out.error, out.ready.completed, out.ready.checked);
   };
 
   {

@@ -13,6 +13,7 @@
 #include "core/model.hpp"
 #include "core/observed.hpp"
 #include "core/planner.hpp"
+#include "core/status.hpp"
 #include "engine/engine.hpp"
 #include "engine/images.hpp"
 
@@ -27,7 +28,11 @@ struct ServiceReport {
   // The desired image (`image`) is quarantined: it was not deployed, the container of the
   // previous image keeps running (`ok` says whether that one is ready).
   bool quarantined = false;
+  bool completed = false;  // a job that exited 0
   std::string error;
+  FailedStep step = FailedStep::none;  // where `error` comes from
+  std::optional<int> exit_code;        // of a container that exited or was restarted
+  std::string log_tail;                // its last log lines, when it failed
   std::string container_id;
   std::string state;   // running | exited | ...
   std::string health;  // healthy | unhealthy | starting | "" (no check)
@@ -62,6 +67,9 @@ struct LifecycleOptions {
   int pull_concurrency = 3;         // pulls at once
   int image_check_concurrency = 8;  // digest lookups and inspects at once (no pull)
   Millis poll_interval{250};
+  // What the engine said about itself (GET /info): its log drivers are checked against the
+  // configuration before anything is touched. Empty = not known (no check).
+  EngineInfo engine;
   const std::atomic<bool>* stop = nullptr;  // abort waits when set
 };
 
@@ -92,6 +100,8 @@ class Lifecycle {
   LifecycleHooks hooks_;
 
   void line(const std::string& service, const std::string& text);
+  void check_engine_support(const Config& cfg, const std::vector<std::string>& names,
+                            ConvergeReport& rep);
   bool stopping() const { return opts_.stop && opts_.stop->load(); }
 };
 

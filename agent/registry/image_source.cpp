@@ -96,8 +96,11 @@ Result<engine::ImageStatus> RegistryImageSource::ensure(const ServiceSpec& svc,
       // A registry that says when to come back (429/503 Retry-After) is believed, up to 5 min.
       if (auto ra = std::chrono::milliseconds(1000LL * r.error().retry_after_s); ra > wait)
         wait = ra;
-      spdlog::warn("{}: {} (attempt {}/{}, retrying in {} ms)", svc.name, r.error().message,
-                   attempt, opts_.attempts, wait.count());
+      // The daemon logs the converge's own failure once while it lasts: a line per attempt
+      // would repeat at every retry of the converge (log_attempts = false there).
+      spdlog::log(opts_.log_attempts ? spdlog::level::warn : spdlog::level::debug,
+                  "{}: {} (attempt {}/{}, retrying in {} ms)", svc.name, r.error().message, attempt,
+                  opts_.attempts, wait.count());
       std::this_thread::sleep_for(wait);
       delay *= 2;
     }

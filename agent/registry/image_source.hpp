@@ -26,6 +26,8 @@ struct ImageSourceOptions {
   // Free bytes needed per compressed byte of an image before a pull (layers are stored
   // compressed while downloading and again unpacked).
   double space_factor = 3.0;
+  // A warning per failed attempt (`berth up` shows them); debug level when false (the daemon).
+  bool log_attempts = true;
 };
 
 class RegistryImageSource final : public engine::ImageSource {

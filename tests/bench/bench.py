@@ -30,7 +30,7 @@ import dockerapi  # noqa: E402
 import images  # noqa: E402
 import report  # noqa: E402
 
-SCENARIOS = ["noop", "cold", "update", "pull", "daemon"]
+SCENARIOS = ["noop", "cold", "update", "pull", "badimage", "daemon"]
 # start_period: failures in the first 30 s do not count (a success counts at once, so it costs no
 # time); without it, 50 simultaneous starts on 2 cores can time a check out three times and
 # Docker marks the container unhealthy (seen in a full run). Both tools and the floor get it.
@@ -254,7 +254,7 @@ class Stack:
     with the same images, commands, health checks, restart policy and log driver."""
 
     def __init__(self, bench, tool, name, services, health=True, pull_policy=None, extra="",
-                 other_interval=None):
+                 other_interval=None, command=True):
         self.bench = bench
         self.tool = tool
         self.project = bench.project(tool, name)
@@ -278,10 +278,11 @@ class Stack:
             if other_interval and i > 0:
                 hc["interval"] = other_interval
             toml += ['[services.%s]' % svc, 'image = %s' % q(image),
-                     'command = %s' % q(images.CMD), 'restart = "unless-stopped"',
-                     'logging = { driver = "json-file" }']
-            c = {"image": image, "command": images.CMD, "restart": "unless-stopped",
-                 "logging": {"driver": "json-file"}}
+                     'restart = "unless-stopped"', 'logging = { driver = "json-file" }']
+            c = {"image": image, "restart": "unless-stopped", "logging": {"driver": "json-file"}}
+            if command:  # else the image's own CMD (the bad image scenario)
+                toml.append('command = %s' % q(images.CMD))
+                c["command"] = images.CMD
             if health:
                 toml.append('healthcheck = { test = %s, interval = "%s", timeout = "%s", '
                             'retries = %d, start_period = "%s" }'
@@ -618,6 +619,78 @@ def scenario_pull(bench, m, size_mb, runs, warmup):
     out["ratio_total"] = [a["total"] / b_["total"] for a, b_ in
                           zip(out["berth"], out["compose"])]
     reset()
+    return out
+
+
+def scenario_badimage(bench, runs, warmup):
+    """stop-first, a new image that exits at once (Docker restarts it): the service is down from
+    the old container's `die` to its `health_status: healthy` after the rollback. The floor is
+    Docker's own: the same container stopped, started and checked healthy over the Engine API."""
+    good = images.Image(labels={"org.berth.bench": "badimage-good"})
+    ref = bench.push("t-bench-bad/svc00", "latest", good)
+    b = Stack(bench, "b", "bad", [("svc00", ref)], command=False)
+    log("bad image: bringing the stack up")
+    b.up()
+    f_project = bench.project("f", "bad")
+    d = bench.docker
+    net = f_project + "_default"
+    labels = {"com.docker.compose.project": f_project}
+    d.create_network(net, labels)
+    hc = {"Test": images.HEALTH_TEST, "Interval": 1_000_000_000, "Timeout": 2_000_000_000,
+          "Retries": 3, "StartPeriod": 30_000_000_000}
+    fid = d.create(f_project + "-svc00-1", {
+        "Image": ref, "Cmd": images.CMD, "Healthcheck": hc,
+        "Labels": dict(labels, **{"com.docker.compose.service": "svc00"}),
+        "HostConfig": {"NetworkMode": net, "RestartPolicy": {"Name": "unless-stopped"},
+                       "LogConfig": {"Type": "json-file", "Config": {}}},
+        "NetworkingConfig": {"EndpointsConfig": {net: {"Aliases": ["svc00"]}}}})["Id"]
+    with dockerapi.EventWatch(d, f_project) as w:
+        d.start(fid)
+        w.healthy(1, timeout=120)
+    version = [0]
+
+    def down_window(w, cid, timeout=120):
+        """(die time, healthy-again time) of container cid, from the event stream."""
+        def pred(events):
+            t_die = next((t for t, ev in events if ev.get("id") == cid and
+                          ev.get("status") == "die"), None)
+            if t_die is None:
+                return None
+            return next(((t_die, t) for t, ev in events if t > t_die and ev.get("id") == cid
+                         and ev.get("status") == "health_status: healthy"), None)
+        return w.wait(pred, timeout)
+
+    def berth():
+        version[0] += 1
+        bad = images.Image(labels={"org.berth.bench": "badimage-bad",
+                                   "org.berth.bench.version": str(version[0])},
+                           cmd=["/bin/sh", "-c", "echo bench: bad image; exit 3"])
+        bench.push("t-bench-bad/svc00", "latest", bad)
+        old = b.containers()["svc00"]["Id"]
+        with dockerapi.EventWatch(d, b.project) as w:
+            p = bench.run_berth(b, "up")
+            if p.rc != 1 or "exited with code 3" not in p.err:
+                raise RuntimeError("berth up (bad image): expected a rollback on the exit, got "
+                                   "exit %d:\n%s\n%s" % (p.rc, p.out[-2000:], p.err[-2000:]))
+            t_die, t_back = down_window(w, old)
+        if b.containers()["svc00"]["Id"] != old:
+            raise RuntimeError("bad image: svc00 is not the old container after the rollback")
+        return {"t": t_back - t_die, "exit_at": p.wall}
+
+    def floor():
+        with dockerapi.EventWatch(d, f_project) as w:
+            d.request("POST", "/containers/%s/stop?t=10" % fid)
+            d.start(fid)
+            t_die, t_back = down_window(w, fid)
+        return {"t": t_back - t_die}
+
+    log("bad image (stop-first, exits at once)")
+    try:
+        out = alternate(runs, warmup, {"berth": berth, "floor": floor})
+    finally:
+        b.down()
+        d.remove_project(f_project)
+    out["ratio_floor"] = pair_ratios(out, "berth", "floor")
     return out
 
 
@@ -997,6 +1070,9 @@ def main(argv=None):
             store("pull", args.pull_images, attempt(
                 "pull M=%d" % args.pull_images, scenario_pull, bench, args.pull_images,
                 args.pull_mb, args.runs, args.warmup))
+        if "badimage" in scen:
+            store("badimage", 1, attempt("bad image", scenario_badimage, bench, args.runs,
+                                         args.warmup))
         if "daemon" in scen:
             if berth_run_available(bench):
                 d = attempt("daemon", scenario_daemon, bench, args.daemon_services, args.idle,

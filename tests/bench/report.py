@@ -130,6 +130,11 @@ def markdown(res):
                  % (m_, spread(times(r["berth"], "total"), fmt_s),
                     spread(times(r["compose"], "total"), fmt_s),
                     spread(r["ratio_total"], fmt_x)))
+    for n, r in sc.get("badimage", {}).items():
+        L.append("| 5. Bad image, stop-first: old container's stop → serving again | %s | %s | – | "
+                 "%s | – | %s |" % (n, spread(times(r["berth"]), fmt_s),
+                                   spread(times(r["floor"]), fmt_s),
+                                   spread(r["ratio_floor"], fmt_x)))
     L.append("")
 
     # Where the time goes.
@@ -251,6 +256,12 @@ def markdown(res):
                                                                        yes(rf <= 1.2)))
         L.append("| Cold start faster than docker-compose, N = %s | %s | %s |" % (
             n, fmt_x(rc), yes(rc < 1.0)))
+    for n, r in sc.get("badimage", {}).items():
+        rf = med(r["ratio_floor"])
+        L.append("| Bad image (stop-first): down ≤ 1.2× Docker's floor (stop + start + first "
+                 "passing check of the old one) | %s (%s vs %s) | %s |" % (
+                     fmt_x(rf), fmt_s(med(times(r["berth"]))), fmt_s(med(times(r["floor"]))),
+                     yes(rf <= 1.2)))
     if d and "idle" in d:
         i = d["idle"]
         L.append("| Daemon idle RSS ≤ 10 MB | %s | %s |" % (

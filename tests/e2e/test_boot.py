@@ -56,10 +56,9 @@ HTTPD = '["/bin/sh", "-c", "trap \'exit 0\' TERM; httpd -f -p {port} -h /www & w
 CHECK = ('{{ test = ["CMD", "wget", "-q", "-O", "/dev/null", "http://127.0.0.1:{port}/"], '
          'interval = "2s", timeout = "20s", retries = 3 }}')  # generous: CI machines are loaded
 
-# berth defaults containers to the journald log driver when ITS host runs journald. Here berth's
-# host is the guest but dockerd runs outside it, on a host without journald, where dockerd
-# refuses that driver: the test names the driver.
-LOGGING = '{ driver = "json-file" }'
+# No `logging` in the stack (issue 15): berth's host (the guest) runs journald, the engine's host
+# (outside the guest) does not, and dockerd refuses the journald driver there. The default must
+# come from the engine (GET /info LoggingDriver), not from the host berth runs on.
 
 
 # ---- the world around the server -------------------------------------------------------------
@@ -141,13 +140,11 @@ insecure = true
 image = "{w.reg.addr}/{w.repo_logs}:latest"
 command = {HTTPD.format(port=9000)}
 healthcheck = {CHECK.format(port=9000)}
-logging = {LOGGING}
 
 [services.metrics]
 image = "{w.reg.addr}/{w.repo_metrics}:{metrics_tag}"
 command = {HTTPD.format(port=9001)}
 healthcheck = {CHECK.format(port=9001)}
-logging = {LOGGING}
 depends_on = {{ logs = "service_healthy" }}
 restart = "unless-stopped"
 '''
@@ -310,6 +307,16 @@ def test_stack_running_and_healthy_on_host_docker(guest, world):
     assert world.digests["metrics:" + SHA1] in repo_digest(cs["metrics"])
     # Pulled with the ECR token obtained with the instance role's credentials.
     assert world.ecr.stats()["ok"] >= 1, world.ecr.stats()
+
+
+def test_log_driver_default_comes_from_the_engine_not_from_berths_host(guest):
+    # The guest (berth's host) runs journald; the engine's default driver is what the containers
+    # got, with no LogConfig of berth's own unless that default is journald.
+    assert guest.exec("test", "-S", "/run/systemd/journal/socket", check=False).returncode == 0
+    engine_default = lib.docker("info", "--format", "{{.LoggingDriver}}")
+    assert engine_default != "journald", "this test needs an engine whose default is not journald"
+    for name, c in services().items():
+        assert c["HostConfig"]["LogConfig"]["Type"] == engine_default, (name, c["HostConfig"])
 
 
 def test_systemctl_status_shows_meaningful_status(guest):

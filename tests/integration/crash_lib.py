@@ -3,7 +3,8 @@ berth `_Exit(137)` right before step N of SERVICE's update when BERTH_TEST_CRASH
 
 Steps: stop-first 1 create new, 2 stop old, 3 rename old, 4 rename new, 5 start new, 6 remove
 old; rollback 90 remove new, 91 restore old; start-first 1 create, 2 start new, 3 stop old,
-4 rename old, 5 rename new, 6 remove old.
+4 rename old, 5 rename new, 6 remove old; preflight 10 create the trial container, 11 start it,
+12 remove it (then the stop-first steps).
 
 Images are local (pull_policy = "never"): the swap, not the registry, is under test."""
 import json
@@ -154,7 +155,7 @@ def run_crash_case(world, berth, project, step, bad=False, strategy="stop-first"
     t0 = time.time()
     r = berth.run("up", env={"BERTH_TEST_CRASH_AT": f"{SERVICE}:{step}"}, expect=CRASH_EXIT)
     assert r.returncode == CRASH_EXIT, (step, r.returncode, r.stdout, r.stderr)
-    cs = check_after_crash(project, step, strategy == "start-first")
+    cs = check_after_crash(project, step, strategy in ("start-first", "preflight"))
     check_state(berth, step)
     after_crash = {n: c["State"]["Status"] for n, c in cs.items()}
 

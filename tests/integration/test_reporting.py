@@ -51,7 +51,6 @@ pull_policy = "never"
 image = "{image}"
 command = {HTTPD}
 pull_policy = "never"
-restart = "no"
 '''
 
 
