@@ -5,6 +5,8 @@
 #include <regex>
 #include <thread>
 
+#include "core/url.hpp"
+
 namespace berth::aws {
 
 namespace {
@@ -153,7 +155,7 @@ Result<EcrAuthorization> EcrClient::get_authorization_token(const std::string& r
     return fail("ECR GetAuthorizationToken: no region (set [aws] region or the registry's region)",
                 ErrorKind::config);
   std::string endpoint = ecr_endpoint(credentials_->env(), region, fips, china);
-  std::string where = "ECR GetAuthorizationToken at " + endpoint;
+  std::string where = "ECR GetAuthorizationToken at " + url::for_log(endpoint);
   std::string body = "{}";
   if (!account.empty()) body = nlohmann::json{{"registryIds", {account}}}.dump();
 

@@ -3,6 +3,8 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "core/url.hpp"
+
 namespace berth::aws {
 
 namespace {
@@ -53,14 +55,14 @@ Result<net::Response> ImdsClient::send_locked(const net::Request& req, std::stri
     if (resp->status == 429) {
       last = Error{ErrorKind::throttled,
                    "instance metadata " + std::string(what) + ": throttled (HTTP 429) at " +
-                       options_.endpoint,
+                       url::for_log(options_.endpoint),
                    429};
       continue;
     }
     if (resp->status >= 500) {
       last = Error{ErrorKind::unavailable,
                    "instance metadata " + std::string(what) + ": HTTP " +
-                       std::to_string(resp->status) + " from " + options_.endpoint,
+                       std::to_string(resp->status) + " from " + url::for_log(options_.endpoint),
                    static_cast<int>(resp->status)};
       continue;
     }
@@ -85,7 +87,7 @@ Result<std::string> ImdsClient::token_locked(bool force) {
   if (!resp) return fail(resp.error());
   if (resp->status != 200 || resp->body.empty()) {
     return fail("instance metadata session token: HTTP " + std::to_string(resp->status) + " from " +
-                    options_.endpoint + kTokenPath,
+                    url::for_log(options_.endpoint + kTokenPath),
                 resp->status == 403 ? ErrorKind::auth : ErrorKind::invalid_input,
                 static_cast<int>(resp->status));
   }
@@ -124,7 +126,8 @@ Result<std::string> ImdsClient::get(std::string_view path) {
         continue;
       }
       return fail("instance metadata " + std::string(path) +
-                      ": session token rejected (HTTP 401) twice by " + options_.endpoint,
+                      ": session token rejected (HTTP 401) twice by " +
+                      url::for_log(options_.endpoint),
                   ErrorKind::auth, 401);
     }
     if (resp->status == 404)
@@ -132,7 +135,7 @@ Result<std::string> ImdsClient::get(std::string_view path) {
                   ErrorKind::not_found, 404);
     if (resp->status != 200)
       return fail("instance metadata " + std::string(path) + ": HTTP " +
-                      std::to_string(resp->status) + " from " + options_.endpoint,
+                      std::to_string(resp->status) + " from " + url::for_log(options_.endpoint),
                   ErrorKind::invalid_input, static_cast<int>(resp->status));
     return std::move(resp->body);
   }

@@ -14,6 +14,7 @@
 
 #include "core/duration.hpp"
 #include "core/image_ref.hpp"
+#include "core/url.hpp"
 
 namespace berth::config {
 
@@ -485,18 +486,15 @@ std::string resolve(const Ctx& c, const std::string& p) {
 
 // ---- URLs
 
-// The URL for messages, with any user:password@ replaced (it may be a secret).
+// The URL for messages: url::for_log (no user-info, query or fragment: they may be secrets).
 std::string shown_url(const std::string& url) {
-  auto scheme = url.find("://");
-  size_t start = scheme == std::string::npos ? 0 : scheme + 3;
-  auto end = url.find_first_of("/?#", start);
-  auto at_sign = url.rfind('@', end == std::string::npos ? std::string::npos : end);
-  if (at_sign == std::string::npos || at_sign < start) return quote(url);
-  return quote(url.substr(0, start) + "***" + url.substr(at_sign));
+  return quote(url::for_log(url));
 }
 
+// `tls`: the URL carries a bearer token or decides what runs (the dashboard's): https, or plain
+// http only to an exact loopback host.
 bool check_url(Ctx& c, const toml::node& n, const std::string& path, const std::string& raw_url,
-               bool placeholders) {
+               bool placeholders, bool tls) {
   const std::string shown = shown_url(raw_url);
   const std::string& url = raw_url;
   std::string_view u = url;
@@ -512,6 +510,13 @@ bool check_url(Ctx& c, const toml::node& n, const std::string& path, const std::
   }
   if (rest.empty() || rest.front() == '/') {
     c.err(n, path, shown + " has no host (expected e.g. \"https://dash.example.com/...\")");
+    return false;
+  }
+  if (tls && url::classify(url) == url::Transport::plain_http) {
+    c.err(n, path,
+          shown + " is plain http to " + quote(url::split(url).host) +
+              ": the bearer token and the pins would travel in clear (expected https://, or "
+              "http:// only to a loopback host: 127.0.0.0/8, [::1] or localhost)");
     return false;
   }
   for (char ch : url)
@@ -633,7 +638,7 @@ void parse_dashboard(Ctx& c, const toml::node& node, std::optional<DashboardSett
   if (auto* n = t->get("url")) {
     std::string p = join(path, "url");
     if (auto s = get_str(c, *n, p))
-      if (check_url(c, *n, p, *s, true)) d.url = *s;
+      if (check_url(c, *n, p, *s, true, true)) d.url = *s;
   } else {
     c.err(t->source().begin, path,
           "missing required key \"url\" (expected e.g. url = "
@@ -642,7 +647,7 @@ void parse_dashboard(Ctx& c, const toml::node& node, std::optional<DashboardSett
   if (auto* n = t->get("desired_url")) {
     std::string p = join(path, "desired_url");
     if (auto s = get_str(c, *n, p))
-      if (check_url(c, *n, p, *s, true)) d.desired_url = *s;
+      if (check_url(c, *n, p, *s, true, true)) d.desired_url = *s;
   }
   if (auto* n = t->get("token_file"))
     if (auto s = get_file_path(c, *n, join(path, "token_file"))) d.token_file = *s;

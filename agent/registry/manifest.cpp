@@ -7,6 +7,8 @@
 #include <nlohmann/json.hpp>
 
 #include "core/sha256.hpp"
+#include "core/status.hpp"
+#include "core/untrusted_json.hpp"
 #include "net/http.hpp"
 
 namespace berth::registry {
@@ -53,18 +55,25 @@ std::string bare_type(std::string ct) {
   return ct;
 }
 
+// A string member, by reference ("" when missing or not a string): a peer's document is never
+// copied (see core/untrusted_json.hpp).
+const std::string& text_member(const nlohmann::json& j, const char* key) {
+  static const std::string empty;
+  if (!j.is_object()) return empty;
+  auto it = j.find(key);
+  return it != j.end() && it->is_string() ? it->get_ref<const std::string&>() : empty;
+}
+
 // {"errors":[{"code":"MANIFEST_UNKNOWN","message":"..."}]} -> "MANIFEST_UNKNOWN: ..."
 std::string registry_error_detail(const std::string& body) {
-  auto j = nlohmann::json::parse(body, nullptr, false);
+  auto j = parse_json_or_discarded(body);
   if (j.is_discarded() || !j.is_object()) return "";
   auto errs = j.find("errors");
   if (errs == j.end() || !errs->is_array() || errs->empty() || !(*errs)[0].is_object()) return "";
   const auto& e = (*errs)[0];
-  std::string out;
-  if (e.contains("code") && e["code"].is_string()) out = e["code"].get<std::string>();
-  if (e.contains("message") && e["message"].is_string())
-    out += (out.empty() ? "" : ": ") + e["message"].get<std::string>();
-  return out;
+  const std::string& code = text_member(e, "code");
+  const std::string& message = text_member(e, "message");
+  return clean_text(code + (code.empty() || message.empty() ? "" : ": ") + message, 300);
 }
 
 }  // namespace
@@ -120,76 +129,61 @@ std::optional<Challenge> parse_www_authenticate(std::string_view h) {
   return c;
 }
 
-bool is_loopback_host(std::string_view host) {
-  std::string_view h = host;
-  if (!h.empty() && h.front() == '[') {
-    auto close = h.find(']');
-    if (close == std::string_view::npos) return false;
-    return h.substr(1, close - 1) == "::1";
-  }
-  auto colon = h.find(':');
-  if (colon != std::string_view::npos) h = h.substr(0, colon);
-  if (h == "localhost") return true;
-  if (!h.starts_with("127.")) return false;
-  int dots = 0;
-  for (char c : h) {
-    if (c == '.')
-      ++dots;
-    else if (!std::isdigit(static_cast<unsigned char>(c)))
-      return false;
-  }
-  return dots == 3;
-}
-
 std::string registry_base_url(const std::string& host, bool insecure) {
   return (insecure || is_loopback_host(host) ? "http://" : "https://") + host;
 }
 
 Result<std::int64_t> manifest_download_size(std::string_view manifest_json) {
-  auto j = nlohmann::json::parse(manifest_json, nullptr, false);
-  if (j.is_discarded() || !j.is_object())
-    return fail("image manifest is not JSON", ErrorKind::invalid_input);
+  auto parsed = parse_json(manifest_json);
+  if (!parsed || !parsed->is_object())
+    return fail(parsed ? "image manifest is not a JSON object"
+                       : "image manifest: " + parsed.error().message,
+                ErrorKind::invalid_input);
+  const nlohmann::json& j = *parsed;
   auto layers = j.find("layers");
   if (layers == j.end() || !layers->is_array())
     return fail("not an image manifest (no layers)", ErrorKind::invalid_input);
   std::int64_t total = 0;
   auto add = [&](const nlohmann::json& d) -> bool {
-    if (!d.is_object() || !d.contains("size") || !d["size"].is_number_integer()) return false;
-    auto s = d["size"].get<std::int64_t>();
+    if (!d.is_object()) return false;
+    auto size = d.find("size");
+    if (size == d.end() || !size->is_number_integer()) return false;
+    auto s = size->get<std::int64_t>();
     if (s < 0 || s > std::numeric_limits<std::int64_t>::max() - total) return false;
     total += s;
     return true;
   };
   for (const auto& l : *layers)
     if (!add(l)) return fail("image manifest has a layer without a size", ErrorKind::invalid_input);
-  if (j.contains("config") && !add(j["config"]))
+  if (auto config = j.find("config"); config != j.end() && !add(*config))
     return fail("image manifest config has no size", ErrorKind::invalid_input);
   return total;
 }
 
 Result<std::string> select_platform_manifest(std::string_view index_json,
                                              const Platform& platform) {
-  auto j = nlohmann::json::parse(index_json, nullptr, false);
-  if (j.is_discarded() || !j.is_object() || !j.contains("manifests") || !j["manifests"].is_array())
+  auto parsed = parse_json(index_json);
+  if (!parsed) return fail("image index: " + parsed.error().message, ErrorKind::invalid_input);
+  const nlohmann::json& j = *parsed;
+  auto manifests = j.is_object() ? j.find("manifests") : j.end();
+  if (!j.is_object() || manifests == j.end() || !manifests->is_array())
     return fail("image index is not JSON with manifests", ErrorKind::invalid_input);
   std::string fallback, offered;
-  for (const auto& m : j["manifests"]) {
-    if (!m.is_object() || !m.contains("digest") || !m["digest"].is_string()) continue;
-    auto p = m.value("platform", nlohmann::json::object());
-    if (!p.is_object()) continue;
-    // value() throws when the member has another type: a registry's index must not crash berth.
-    auto text = [&](const char* key) {
-      auto it = p.find(key);
-      return it != p.end() && it->is_string() ? it->get<std::string>() : std::string();
-    };
-    std::string os = text("os"), arch = text("architecture"), variant = text("variant");
+  for (const auto& m : *manifests) {
+    const std::string& digest = text_member(m, "digest");
+    if (digest.empty()) continue;
+    auto p = m.find("platform");
+    if (p == m.end() || !p->is_object()) continue;
+    const std::string& os = text_member(*p, "os");
+    const std::string& arch = text_member(*p, "architecture");
+    const std::string& variant = text_member(*p, "variant");
     if (os == "unknown") continue;  // attestation manifests
-    offered +=
-        (offered.empty() ? "" : ", ") + os + "/" + arch + (variant.empty() ? "" : "/") + variant;
+    if (offered.size() < 1024)
+      offered +=
+          (offered.empty() ? "" : ", ") + os + "/" + arch + (variant.empty() ? "" : "/") + variant;
     if (os != platform.os || arch != platform.architecture) continue;
-    if (platform.variant.empty() || variant == platform.variant)
-      return m["digest"].get<std::string>();
-    if (fallback.empty()) fallback = m["digest"].get<std::string>();
+    if (platform.variant.empty() || variant == platform.variant) return digest;
+    if (fallback.empty()) fallback = digest;
   }
   if (!fallback.empty()) return fallback;
   std::string want = platform.os + "/" + platform.architecture +

@@ -28,6 +28,7 @@
 #include "aws/common.hpp"
 #include "core/image_ref.hpp"
 #include "core/result.hpp"
+#include "core/url.hpp"
 #include "registry/auth.hpp"
 
 namespace berth::registry {
@@ -64,7 +65,8 @@ std::optional<Challenge> parse_www_authenticate(std::string_view header);
 // malformed or HTTP-date value (the caller's own backoff applies then).
 int retry_after_seconds(std::string_view header);
 
-bool is_loopback_host(std::string_view host);
+// Exact loopback hosts (core/url.hpp): registries Docker itself treats as insecure by default.
+using url::is_loopback_host;
 // "https://<host>" or "http://<host>" (see the scheme rule above).
 std::string registry_base_url(const std::string& host, bool insecure);
 

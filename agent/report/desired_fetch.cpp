@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <nlohmann/json.hpp>
 
+#include "core/url.hpp"
 #include "daemon/atomic_file.hpp"
 #include "net/http.hpp"
 #include "report/reporter.hpp"
@@ -12,13 +13,6 @@
 namespace berth::report {
 
 namespace {
-
-std::string url_for_messages(const std::string& url) {
-  std::string u = url;
-  auto q = u.find('?');
-  if (q != std::string::npos) u.resize(q);
-  return u;
-}
 
 std::string short_message(const std::string& body, const std::string& token) {
   std::string s = clean_text(body, 300);
@@ -76,7 +70,7 @@ Result<DesiredFetch> DesiredFetcher::fetch(const HostInfo& host,
     if (!cached) spdlog::warn("{}", cached.error().message);
   }
   std::string url = expand_url(settings_.desired_url, host, project_);
-  std::string where = url_for_messages(url);
+  std::string where = url::for_log(url);
   auto token = token_();
   if (!token) return fail(context(token.error(), "desired state " + where));
 
