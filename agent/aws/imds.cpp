@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "core/untrusted_json.hpp"
 #include "core/url.hpp"
 
 namespace berth::aws {
@@ -83,6 +84,7 @@ Result<std::string> ImdsClient::token_locked(bool force) {
       {"X-aws-ec2-metadata-token-ttl-seconds", std::to_string(options_.token_ttl_seconds)}};
   req.connect_timeout_ms = options_.connect_timeout_ms;
   req.timeout_ms = options_.timeout_ms;
+  req.body_limit = net::kImdsLimit;
   auto resp = send_locked(req, "session token");
   if (!resp) return fail(resp.error());
   if (resp->status != 200 || resp->body.empty()) {
@@ -117,6 +119,7 @@ Result<std::string> ImdsClient::get(std::string_view path) {
     req.headers = {{"X-aws-ec2-metadata-token", *token}};
     req.connect_timeout_ms = options_.connect_timeout_ms;
     req.timeout_ms = options_.timeout_ms;
+    req.body_limit = net::kImdsLimit;
     auto resp = send_locked(req, std::string(path));
     if (!resp) return fail(resp.error());
     if (resp->status == 401) {
@@ -159,7 +162,7 @@ Result<std::string> ImdsClient::role_name() {
 }
 
 Result<AwsCredentials> parse_role_credentials(std::string_view body, const std::string& role) {
-  auto j = nlohmann::json::parse(body, nullptr, false);
+  auto j = parse_json_or_discarded(body);
   std::string what = "instance role " + role;
   if (j.is_discarded() || !j.is_object())
     return fail(what + ": instance metadata returned malformed credentials (not JSON)",
@@ -185,7 +188,7 @@ Result<AwsCredentials> parse_role_credentials(std::string_view body, const std::
 }
 
 Result<InstanceIdentity> parse_identity_document(std::string_view body) {
-  auto j = nlohmann::json::parse(body, nullptr, false);
+  auto j = parse_json_or_discarded(body);
   if (j.is_discarded() || !j.is_object())
     return fail("instance identity document is not JSON", ErrorKind::invalid_input);
   InstanceIdentity id;

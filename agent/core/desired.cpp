@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "core/image_ref.hpp"
+#include "core/untrusted_json.hpp"
 
 namespace berth {
 
@@ -62,8 +63,9 @@ std::string join(const std::set<std::string>& names) {
 
 Result<DesiredState> parse_desired(std::string_view json,
                                    const std::set<std::string>& known_services) {
-  nlohmann::json doc = nlohmann::json::parse(json.begin(), json.end(), nullptr, false);
-  if (doc.is_discarded()) return fail("desired state: not valid JSON", ErrorKind::invalid_input);
+  auto parsed = parse_json(json);
+  if (!parsed) return fail("desired state: " + parsed.error().message, ErrorKind::invalid_input);
+  const nlohmann::json& doc = *parsed;
   if (!doc.is_object())
     return fail("desired state: expected a JSON object", ErrorKind::invalid_input);
 

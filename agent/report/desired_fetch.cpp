@@ -79,6 +79,7 @@ Result<DesiredFetch> DesiredFetcher::fetch(const HostInfo& host,
   req.ca_file = settings_.ca_file;
   req.connect_timeout_ms = options_.connect_timeout_ms;
   req.timeout_ms = options_.timeout_ms;
+  req.body_limit = {options_.max_bytes, net::kDesiredLimit.what};
   req.headers = {{"Accept", "application/json"},
                  {"User-Agent", std::string("berth/") + BERTH_VERSION}};
   if (!token->empty()) req.headers.emplace_back("Authorization", "Bearer " + *token);
@@ -116,10 +117,6 @@ Result<DesiredFetch> DesiredFetcher::fetch(const HostInfo& host,
                     short_message(resp->body, *token),
                 kind, static_cast<int>(resp->status));
   }
-  if (resp->body.size() > options_.max_bytes)
-    return fail("desired state " + where + ": document larger than " +
-                    std::to_string(options_.max_bytes) + " bytes",
-                ErrorKind::invalid_input);
   auto state = parse_desired(resp->body, known_services);
   if (!state) return fail(context(state.error(), where));
   std::string etag = resp->header("etag");

@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <nlohmann/json.hpp>
 
+#include "core/untrusted_json.hpp"
 #include "core/url.hpp"
 #include "daemon/atomic_file.hpp"
 #include "net/http.hpp"
@@ -55,6 +56,7 @@ Result<Ec2Identity> fetch_ec2_identity(const std::string& endpoint, long timeout
   put.headers = {{"X-aws-ec2-metadata-token-ttl-seconds", "60"}};
   put.connect_timeout_ms = timeout_ms;
   put.timeout_ms = timeout_ms;
+  put.body_limit = net::kImdsLimit;
   auto token = client.perform(put);
   if (!token) return fail(context(token.error(), "IMDSv2 token"));
   if (token->status != 200)
@@ -65,13 +67,14 @@ Result<Ec2Identity> fetch_ec2_identity(const std::string& endpoint, long timeout
   get.headers = {{"X-aws-ec2-metadata-token", trim(token->body)}};
   get.connect_timeout_ms = timeout_ms;
   get.timeout_ms = timeout_ms;
+  get.body_limit = net::kImdsLimit;
   auto doc = client.perform(get);
   if (!doc) return fail(context(doc.error(), "IMDS identity document"));
   if (doc->status != 200)
     return fail(
         "IMDS identity document " + url::for_log(get.url) + ": HTTP " + std::to_string(doc->status),
         ErrorKind::unavailable, static_cast<int>(doc->status));
-  auto j = nlohmann::json::parse(doc->body, nullptr, false);
+  auto j = parse_json_or_discarded(doc->body);
   if (j.is_discarded() || !j.is_object())
     return fail("IMDS identity document " + url::for_log(get.url) + ": not a JSON object",
                 ErrorKind::invalid_input);

@@ -811,6 +811,7 @@ bool Reporter::send_head(Clock::time_point deadline) {
   req.connect_timeout_ms = std::min(req.connect_timeout_ms, req.timeout_ms);
   req.headers = {{"Content-Type", "application/json"},
                  {"User-Agent", std::string("berth/") + BERTH_VERSION}};
+  req.body_limit = net::kDashboardAnswerLimit;
   if (!token->empty()) req.headers.emplace_back("Authorization", "Bearer " + *token);
   e.attempted = true;
   {
