@@ -554,7 +554,7 @@ void parse_agent(Ctx& c, const toml::node& node, AgentSettings& a) {
   if (!t) return;
   check_keys(c, *t, path,
              {"project", "config_version", "update_interval", "pull_concurrency",
-              "pull_inactivity_timeout"});
+              "pull_inactivity_timeout", "remove_foreign"});
   if (auto* n = t->get("project")) {
     std::string p = join(path, "project");
     if (auto s = get_str(c, *n, p)) {
@@ -590,6 +590,8 @@ void parse_agent(Ctx& c, const toml::node& node, AgentSettings& a) {
     if (auto d = get_duration_min(c, *n, join(path, "pull_inactivity_timeout"), Millis{1000}, false,
                                   "expected at least \"1s\", e.g. \"2m\""))
       a.pull_inactivity_timeout = *d;
+  if (auto* n = t->get("remove_foreign"))
+    if (auto b = get_bool(c, *n, join(path, "remove_foreign"))) a.remove_foreign = *b;
 }
 
 bool valid_region(std::string_view r) {
@@ -819,7 +821,8 @@ const std::vector<std::string> kServiceKeys = {
     "image", "command", "entrypoint", "environment", "env_file", "ports", "volumes", "depends_on",
     "healthcheck", "probe", "restart", "stop_signal", "stop_grace_period", "user", "working_dir",
     "labels", "logging", "network_mode", "extra_hosts", "cap_add", "cap_drop", "mem_limit",
-    "cpus", "ulimits", "tmpfs", "pull_policy", "health_timeout", "update_strategy"};
+    "cpus", "ulimits", "tmpfs", "pull_policy", "health_timeout", "update_strategy",
+    "allow_remote_pin"};
 // clang-format on
 
 const std::vector<Unsupported> kUnsupportedServiceKeys = {
@@ -1281,6 +1284,48 @@ bool valid_service_name(std::string_view s) {
 
 const std::vector<std::string> kReservedLabelPrefixes = {"com.docker.compose.", "org.berth."};
 
+// berth's own per-service keys: how it pulls, waits and updates, and who may pin the image.
+void parse_service_agent_keys(Ctx& c, const toml::table& tbl, const std::string& path,
+                              ServiceSpec& s, ServiceExtra& x) {
+  const toml::table* t = &tbl;
+  auto P = [&](std::string_view k) { return join(path, k); };
+  if (auto* n = t->get("pull_policy")) {
+    if (auto v = get_str(c, *n, P("pull_policy"))) {
+      if (*v == "always")
+        s.pull_policy = PullPolicy::always;
+      else if (*v == "missing" || *v == "if_not_present")
+        s.pull_policy = PullPolicy::missing;
+      else if (*v == "never")
+        s.pull_policy = PullPolicy::never;
+      else
+        c.err(*n, P("pull_policy"),
+              quote(*v) +
+                  (*v == "build" ? " is not supported: berth does not build images"
+                                 : " is not a pull policy") +
+                  " (expected \"always\", \"missing\" or \"never\")");
+    }
+  }
+  if (auto* n = t->get("health_timeout"))
+    if (auto d = get_duration_min(c, *n, P("health_timeout"), Millis{1}, false,
+                                  "expected more than 0, e.g. \"2m\""))
+      s.health_timeout = *d;
+  if (auto* n = t->get("update_strategy")) {
+    if (auto v = get_str(c, *n, P("update_strategy"))) {
+      if (*v == "stop-first")
+        s.update_strategy = UpdateStrategy::stop_first;
+      else if (*v == "start-first") {
+        s.update_strategy = UpdateStrategy::start_first;
+        x.strategy_pos = n->source().begin;
+      } else
+        c.err(
+            *n, P("update_strategy"),
+            quote(*v) + " is not an update strategy (expected \"stop-first\" or \"start-first\")");
+    }
+  }
+  if (auto* n = t->get("allow_remote_pin"))
+    if (auto b = get_bool(c, *n, P("allow_remote_pin"))) s.allow_remote_pin = *b;
+}
+
 void parse_service(Ctx& c, const std::string& name, const toml::node& node, ServiceSpec& s,
                    ServiceExtra& x) {
   const std::string path = join("services", name);
@@ -1741,39 +1786,7 @@ void parse_service(Ctx& c, const std::string& name, const toml::node& node, Serv
       }
     }
   }
-  if (auto* n = t->get("pull_policy")) {
-    if (auto v = get_str(c, *n, P("pull_policy"))) {
-      if (*v == "always")
-        s.pull_policy = PullPolicy::always;
-      else if (*v == "missing" || *v == "if_not_present")
-        s.pull_policy = PullPolicy::missing;
-      else if (*v == "never")
-        s.pull_policy = PullPolicy::never;
-      else
-        c.err(*n, P("pull_policy"),
-              quote(*v) +
-                  (*v == "build" ? " is not supported: berth does not build images"
-                                 : " is not a pull policy") +
-                  " (expected \"always\", \"missing\" or \"never\")");
-    }
-  }
-  if (auto* n = t->get("health_timeout"))
-    if (auto d = get_duration_min(c, *n, P("health_timeout"), Millis{1}, false,
-                                  "expected more than 0, e.g. \"2m\""))
-      s.health_timeout = *d;
-  if (auto* n = t->get("update_strategy")) {
-    if (auto v = get_str(c, *n, P("update_strategy"))) {
-      if (*v == "stop-first")
-        s.update_strategy = UpdateStrategy::stop_first;
-      else if (*v == "start-first") {
-        s.update_strategy = UpdateStrategy::start_first;
-        x.strategy_pos = n->source().begin;
-      } else
-        c.err(
-            *n, P("update_strategy"),
-            quote(*v) + " is not an update strategy (expected \"stop-first\" or \"start-first\")");
-    }
-  }
+  parse_service_agent_keys(c, *t, path, s, x);
 }
 
 // ---------------------------------------------------------------- cross-service checks

@@ -2,6 +2,7 @@
 
 #include <cstdint>
 
+#include "core/label_trust.hpp"
 #include "core/naming.hpp"
 #include "core/sha256.hpp"
 
@@ -176,6 +177,7 @@ nlohmann::json finalize_body(nlohmann::json body, const std::string& hash, const
   l[labels::kRequested] = requested;
   l[labels::kDigest] = img.digest;
   l[labels::kAgentVersion] = BERTH_VERSION;
+  sign_labels(l);  // last: every owned label set, then hashed
   return body;
 }
 

@@ -160,4 +160,38 @@ nlohmann::json to_json(const DesiredState& state) {
   return {{"schema", kDesiredSchema}, {"services", std::move(services)}};
 }
 
+std::string describe(const DesiredPin& pin) {
+  return pin.digest.empty() ? "tag " + pin.tag : "digest " + pin.digest;
+}
+
+std::vector<PinOutcome> apply_pins(Config& cfg, const DesiredState& pins) {
+  std::vector<PinOutcome> out;
+  for (const auto& [name, pin] : pins.services) {
+    auto it = cfg.services.find(name);
+    if (it == cfg.services.end()) continue;
+    auto ref = parse_image_ref(it->second.image);
+    if (!ref) continue;
+    PinOutcome o{name, pin, false, ""};
+    if (!ref->digest.empty() && !it->second.allow_remote_pin && ref->digest != pin.digest) {
+      o.message = "pin of " + name + " to " + describe(pin) + " refused: berth.toml pins " + name +
+                  " to digest " + ref->digest + " (set allow_remote_pin = true in " + "[services." +
+                  name + "] to let the dashboard re-pin it)";
+      out.push_back(std::move(o));
+      continue;
+    }
+    if (!pin.digest.empty()) {
+      ref->tag.clear();
+      ref->digest = pin.digest;
+    } else {
+      ref->tag = pin.tag;
+      ref->digest.clear();
+    }
+    it->second.image = ref->str();
+    o.applied = true;
+    o.message = name + " pinned to " + describe(pin) + " (" + it->second.image + ")";
+    out.push_back(std::move(o));
+  }
+  return out;
+}
+
 }  // namespace berth

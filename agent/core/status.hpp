@@ -73,6 +73,9 @@ struct ServiceStatus {
   UpdateStatus update_status = UpdateStatus::up_to_date;
   std::string last_error;           // "" none; never contains a secret
   std::optional<int> pull_percent;  // 0..100 while pulling
+  // Who pinned the image that runs: "config" (berth.toml names a digest), "dashboard" (a
+  // desired-state pin is in effect), "" (the configured tag). Omitted from documents when "".
+  std::string pin_source;
 };
 
 struct StatusEvent {
@@ -92,12 +95,18 @@ struct StackStatus {
   OverallState overall = OverallState::converging;
   std::vector<ServiceStatus> services;  // sorted by name (sort_services does it)
   HostInfo host;
+  // Stack-wide notices an operator should see (a container with the project label that berth
+  // did not create, a refused desired-state pin). Omitted from documents when empty; at most
+  // kMaxNotes, each cut to kMaxNoteText.
+  std::vector<std::string> notes;
 };
 
 // Byte limits applied when documents are built.
 inline constexpr std::size_t kMaxHealthOutput = 1024;
 inline constexpr std::size_t kMaxErrorText = 2048;
 inline constexpr std::size_t kMaxEventDetail = 1024;
+inline constexpr std::size_t kMaxNotes = 20;
+inline constexpr std::size_t kMaxNoteText = 1024;
 
 // Overall state of a stack:
 //   converging: `converging` is true, or a service is pulling/updating, or a health check is

@@ -42,6 +42,9 @@ struct ConvergeReport {
   std::vector<std::string> errors;
   std::map<std::string, ServiceReport> services;
   int container_operations = 0;  // create/start/stop/remove/rename calls made
+  // Stack-wide notices for the status and the report (a container with the project label that
+  // berth did not create).
+  std::vector<std::string> notes;
 };
 
 // Callbacks the daemon uses for state records, reports and crash-injection hooks.
@@ -63,6 +66,9 @@ struct LifecycleOptions {
   int image_check_concurrency = 8;  // digest lookups and inspects at once (no pull)
   Millis poll_interval{250};
   const std::atomic<bool>* stop = nullptr;  // abort waits when set
+  // `down` also removes containers with the project label that berth did not create
+  // ([agent] remove_foreign; `up` takes it from the configuration).
+  bool remove_foreign = false;
 };
 
 class Lifecycle {
@@ -74,7 +80,9 @@ class Lifecycle {
 
   // Stop (reverse dependency order) and remove the project's containers and network; named
   // volumes only when `volumes`. The dependency order comes from the containers' labels, so
-  // this works without the configuration that created them.
+  // this works without the configuration that created them; only labels that verify
+  // (core/label_trust.hpp) are read, and a cycle in them cannot hang it. Containers berth did not
+  // create are left alone (and with them the network and volumes) unless remove_foreign.
   Result<int> down(const std::string& project, bool volumes);
 
   // Stop and start one service's container again (D-Bus RestartService).
@@ -92,6 +100,8 @@ class Lifecycle {
   LifecycleHooks hooks_;
 
   void line(const std::string& service, const std::string& text);
+  Result<void> stop_and_remove(const ContainerInfo& c, const std::string& service);
+  Result<void> remove_project_objects(const Observed& observed, bool volumes);
   bool stopping() const { return opts_.stop && opts_.stop->load(); }
 };
 
