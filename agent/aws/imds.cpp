@@ -51,6 +51,7 @@ Result<net::Response> ImdsClient::send_locked(const net::Request& req, std::stri
     if (!resp) {
       last = resp.error();
       last.message = "instance metadata " + std::string(what) + ": " + last.message;
+      if (last.kind == ErrorKind::invalid_input) break;  // over its limit: asking again won't help
       continue;
     }
     if (resp->status == 429) {
