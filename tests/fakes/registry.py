@@ -194,6 +194,46 @@ class Registry:
         self.stop()
 
 
+class _FrontHandler(BaseHTTPRequestHandler):
+    """What the registry fronts share: quiet, keep-alive, _send with a Content-Length."""
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args):
+        pass
+
+    def _send(self, status, body=b"", headers=None):
+        self.send_response(status)
+        for k, v in (headers or {}).items():
+            self.send_header(k, v)
+        if "Content-Length" not in (headers or {}):
+            self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+
+def _proxy_to(handler, backend, body):
+    """Forwards the handler's request to `backend` (without its Authorization) and sends the
+    answer back, Location rewritten to the front."""
+    headers = {k: v for k, v in handler.headers.items()
+               if k.lower() not in ("host", "authorization", "content-length")}
+    req = urllib.request.Request(backend + handler.path, data=body or None,
+                                 method=handler.command, headers=headers)
+    try:
+        with urllib.request.urlopen(req, timeout=30) as r:
+            status, hdrs, data = r.status, r.headers, r.read()
+    except urllib.error.HTTPError as e:
+        status, hdrs, data = e.code, e.headers, e.read()
+    out = {k: v for k, v in hdrs.items()
+           if k.lower() not in ("connection", "transfer-encoding", "date", "content-length")}
+    if handler.command == "HEAD" and hdrs.get("Content-Length"):
+        out["Content-Length"] = hdrs["Content-Length"]
+    loc = out.get("Location")
+    if loc and loc.startswith(backend):
+        out["Location"] = loc[len(backend):]
+    handler._send(status, data, out)
+
+
 class BearerFront:
     """A Docker-Hub-style token-auth front for a Registry started with auth=False.
 
@@ -238,41 +278,10 @@ class BearerFront:
     def _handler(self):
         front = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args):
-                pass
-
-            def _send(self, status, body=b"", headers=None):
-                self.send_response(status)
-                for k, v in (headers or {}).items():
-                    self.send_header(k, v)
-                if "Content-Length" not in (headers or {}):
-                    self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                if self.command != "HEAD":
-                    self.wfile.write(body)
+        class Handler(_FrontHandler):
 
             def _proxy(self, body):
-                headers = {k: v for k, v in self.headers.items()
-                           if k.lower() not in ("host", "authorization", "content-length")}
-                req = urllib.request.Request(front.backend + self.path, data=body or None,
-                                             method=self.command, headers=headers)
-                try:
-                    with urllib.request.urlopen(req, timeout=30) as r:
-                        status, hdrs, data = r.status, r.headers, r.read()
-                except urllib.error.HTTPError as e:
-                    status, hdrs, data = e.code, e.headers, e.read()
-                out = {k: v for k, v in hdrs.items()
-                       if k.lower() not in ("connection", "transfer-encoding", "date",
-                                            "content-length")}
-                if self.command == "HEAD" and hdrs.get("Content-Length"):
-                    out["Content-Length"] = hdrs["Content-Length"]
-                loc = out.get("Location")
-                if loc and loc.startswith(front.backend):
-                    out["Location"] = loc[len(front.backend):]
-                self._send(status, data, out)
+                _proxy_to(self, front.backend, body)
 
             def _handle(self):
                 n = int(self.headers.get("Content-Length") or 0)
@@ -387,21 +396,7 @@ class HostileFront:
     def _handler(self, realm):
         front = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args):
-                pass
-
-            def _send(self, status, body=b"", headers=None):
-                self.send_response(status)
-                for k, v in (headers or {}).items():
-                    self.send_header(k, v)
-                if "Content-Length" not in (headers or {}):
-                    self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                if self.command != "HEAD":
-                    self.wfile.write(body)
+        class Handler(_FrontHandler):
 
             def _stream(self, total, piece, content_type):
                 """Chunked, no Content-Length: the client can only stop reading."""
@@ -422,24 +417,7 @@ class HostileFront:
                 self.close_connection = True
 
             def _proxy(self, body):
-                headers = {k: v for k, v in self.headers.items()
-                           if k.lower() not in ("host", "authorization", "content-length")}
-                req = urllib.request.Request(front.backend + self.path, data=body or None,
-                                             method=self.command, headers=headers)
-                try:
-                    with urllib.request.urlopen(req, timeout=30) as r:
-                        status, hdrs, data = r.status, r.headers, r.read()
-                except urllib.error.HTTPError as e:
-                    status, hdrs, data = e.code, e.headers, e.read()
-                out = {k: v for k, v in hdrs.items()
-                       if k.lower() not in ("connection", "transfer-encoding", "date",
-                                            "content-length")}
-                if self.command == "HEAD" and hdrs.get("Content-Length"):
-                    out["Content-Length"] = hdrs["Content-Length"]
-                loc = out.get("Location")
-                if loc and loc.startswith(front.backend):
-                    out["Location"] = loc[len(front.backend):]
-                self._send(status, data, out)
+                _proxy_to(self, front.backend, body)
 
             def _realm_token(self):
                 with front.lock:
