@@ -85,7 +85,10 @@ if(EXISTS ${PROJECT_SOURCE_DIR}/config/berth.toml)
 else()
   file(WRITE ${BERTH_CONFIG_FILE} "${BERTH_DEFAULT_CONFIG}[agent]\nproject = \"berth\"\n")
 endif()
-install(FILES ${BERTH_CONFIG_FILE} DESTINATION ${BERTH_CONFIG_DIR} COMPONENT berth)
+# 0640: berth.toml can hold secret environment values; root writes it, the berth group (the
+# service) reads it. The scripts give it group berth once that group exists (postinst / %post).
+install(FILES ${BERTH_CONFIG_FILE} DESTINATION ${BERTH_CONFIG_DIR} COMPONENT berth
+        PERMISSIONS OWNER_READ OWNER_WRITE GROUP_READ)
 
 set(BERTH_VERSION ${PROJECT_VERSION})
 

@@ -5,6 +5,9 @@
 #include <regex>
 #include <thread>
 
+#include "core/untrusted_json.hpp"
+#include "core/url.hpp"
+
 namespace berth::aws {
 
 namespace {
@@ -62,7 +65,7 @@ Result<std::pair<std::string, std::string>> decode_authorization_token(std::stri
 }
 
 Result<EcrAuthorization> parse_authorization_response(std::string_view body) {
-  auto j = nlohmann::json::parse(body, nullptr, false);
+  auto j = parse_json_or_discarded(body);
   if (j.is_discarded() || !j.is_object())
     return fail("ECR GetAuthorizationToken response is not JSON", ErrorKind::invalid_input);
   auto data = j.find("authorizationData");
@@ -115,7 +118,7 @@ Result<EcrAuthorization> parse_authorization_response(std::string_view body) {
 std::pair<std::string, std::string> parse_aws_error(std::string_view body,
                                                     std::string_view error_type_header) {
   std::string type, message;
-  auto j = nlohmann::json::parse(body, nullptr, false);
+  auto j = parse_json_or_discarded(body);
   if (!j.is_discarded() && j.is_object()) {
     for (const char* k : {"__type", "code", "Code"}) {
       auto it = j.find(k);
@@ -153,7 +156,7 @@ Result<EcrAuthorization> EcrClient::get_authorization_token(const std::string& r
     return fail("ECR GetAuthorizationToken: no region (set [aws] region or the registry's region)",
                 ErrorKind::config);
   std::string endpoint = ecr_endpoint(credentials_->env(), region, fips, china);
-  std::string where = "ECR GetAuthorizationToken at " + endpoint;
+  std::string where = "ECR GetAuthorizationToken at " + url::for_log(endpoint);
   std::string body = "{}";
   if (!account.empty()) body = nlohmann::json{{"registryIds", {account}}}.dump();
 
@@ -178,6 +181,7 @@ Result<EcrAuthorization> EcrClient::get_authorization_token(const std::string& r
     req.aws_userpwd = creds->access_key_id + ":" + creds->secret_access_key;
     req.connect_timeout_ms = 5000;
     req.timeout_ms = 20000;
+    req.body_limit = net::kEcrLimit;
 
     Result<net::Response> resp = [&] {
       std::lock_guard lock(mu_);

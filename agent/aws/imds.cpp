@@ -3,6 +3,9 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "core/untrusted_json.hpp"
+#include "core/url.hpp"
+
 namespace berth::aws {
 
 namespace {
@@ -48,19 +51,20 @@ Result<net::Response> ImdsClient::send_locked(const net::Request& req, std::stri
     if (!resp) {
       last = resp.error();
       last.message = "instance metadata " + std::string(what) + ": " + last.message;
+      if (last.kind == ErrorKind::invalid_input) break;  // over its limit: asking again won't help
       continue;
     }
     if (resp->status == 429) {
       last = Error{ErrorKind::throttled,
                    "instance metadata " + std::string(what) + ": throttled (HTTP 429) at " +
-                       options_.endpoint,
+                       url::for_log(options_.endpoint),
                    429};
       continue;
     }
     if (resp->status >= 500) {
       last = Error{ErrorKind::unavailable,
                    "instance metadata " + std::string(what) + ": HTTP " +
-                       std::to_string(resp->status) + " from " + options_.endpoint,
+                       std::to_string(resp->status) + " from " + url::for_log(options_.endpoint),
                    static_cast<int>(resp->status)};
       continue;
     }
@@ -81,11 +85,12 @@ Result<std::string> ImdsClient::token_locked(bool force) {
       {"X-aws-ec2-metadata-token-ttl-seconds", std::to_string(options_.token_ttl_seconds)}};
   req.connect_timeout_ms = options_.connect_timeout_ms;
   req.timeout_ms = options_.timeout_ms;
+  req.body_limit = net::kImdsLimit;
   auto resp = send_locked(req, "session token");
   if (!resp) return fail(resp.error());
   if (resp->status != 200 || resp->body.empty()) {
     return fail("instance metadata session token: HTTP " + std::to_string(resp->status) + " from " +
-                    options_.endpoint + kTokenPath,
+                    url::for_log(options_.endpoint + kTokenPath),
                 resp->status == 403 ? ErrorKind::auth : ErrorKind::invalid_input,
                 static_cast<int>(resp->status));
   }
@@ -115,6 +120,7 @@ Result<std::string> ImdsClient::get(std::string_view path) {
     req.headers = {{"X-aws-ec2-metadata-token", *token}};
     req.connect_timeout_ms = options_.connect_timeout_ms;
     req.timeout_ms = options_.timeout_ms;
+    req.body_limit = net::kImdsLimit;
     auto resp = send_locked(req, std::string(path));
     if (!resp) return fail(resp.error());
     if (resp->status == 401) {
@@ -124,7 +130,8 @@ Result<std::string> ImdsClient::get(std::string_view path) {
         continue;
       }
       return fail("instance metadata " + std::string(path) +
-                      ": session token rejected (HTTP 401) twice by " + options_.endpoint,
+                      ": session token rejected (HTTP 401) twice by " +
+                      url::for_log(options_.endpoint),
                   ErrorKind::auth, 401);
     }
     if (resp->status == 404)
@@ -132,7 +139,7 @@ Result<std::string> ImdsClient::get(std::string_view path) {
                   ErrorKind::not_found, 404);
     if (resp->status != 200)
       return fail("instance metadata " + std::string(path) + ": HTTP " +
-                      std::to_string(resp->status) + " from " + options_.endpoint,
+                      std::to_string(resp->status) + " from " + url::for_log(options_.endpoint),
                   ErrorKind::invalid_input, static_cast<int>(resp->status));
     return std::move(resp->body);
   }
@@ -156,7 +163,7 @@ Result<std::string> ImdsClient::role_name() {
 }
 
 Result<AwsCredentials> parse_role_credentials(std::string_view body, const std::string& role) {
-  auto j = nlohmann::json::parse(body, nullptr, false);
+  auto j = parse_json_or_discarded(body);
   std::string what = "instance role " + role;
   if (j.is_discarded() || !j.is_object())
     return fail(what + ": instance metadata returned malformed credentials (not JSON)",
@@ -182,7 +189,7 @@ Result<AwsCredentials> parse_role_credentials(std::string_view body, const std::
 }
 
 Result<InstanceIdentity> parse_identity_document(std::string_view body) {
-  auto j = nlohmann::json::parse(body, nullptr, false);
+  auto j = parse_json_or_discarded(body);
   if (j.is_discarded() || !j.is_object())
     return fail("instance identity document is not JSON", ErrorKind::invalid_input);
   InstanceIdentity id;

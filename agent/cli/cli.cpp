@@ -13,6 +13,7 @@
 #include "cli/commands.hpp"
 #include "core/config.hpp"
 #include "daemon/config_loader.hpp"
+#include "daemon/process_guard.hpp"
 
 namespace berth::cli {
 
@@ -119,6 +120,12 @@ int main(int argc, char** argv) {
   if (o.command == "help" || o.command == "--help" || o.command == "-h") {
     std::fputs(kUsage, stdout);
     return kExitOk;
+  }
+  if (o.command == "run" || o.command == "up") {
+    // These two read secrets (ECR tokens, AWS keys, the dashboard token): no core dumps of this
+    // process from here on, and no ptrace or /proc/PID/mem for other processes of the user.
+    if (auto guard = daemon::make_non_dumpable(); !guard)
+      std::fprintf(stderr, "berth: warning: %s\n", guard.error().message.c_str());
   }
   if (o.command == "check-config") return cmd_check_config(o);
   if (o.command == "up") return cmd_up(o);

@@ -11,6 +11,7 @@
 #include "cli/commands.hpp"
 #include "core/config.hpp"
 #include "core/image_ref.hpp"
+#include "core/label_trust.hpp"
 #include "core/naming.hpp"
 #include "daemon/config_loader.hpp"
 #include "daemon/dbus_client.hpp"
@@ -76,26 +77,16 @@ void print_table(const nlohmann::json& j) {
                 state.c_str(), health.empty() ? "-" : health.c_str(),
                 uptime(str(s, "started_at")).c_str(), err.empty() ? "-" : err.c_str());
   }
+  if (auto notes = j.find("notes"); notes != j.end() && notes->is_array()) {
+    std::printf("\nnotes:\n");
+    for (const auto& n : *notes)
+      if (n.is_string()) std::printf("  %s\n", n.get_ref<const std::string&>().c_str());
+  }
 }
 
-}  // namespace
-
-int cmd_status(const Options& o) {
-  auto from_daemon = daemon::dbus_call_status();
-  if (from_daemon) {
-    if (o.json) {
-      std::printf("%s\n", from_daemon->c_str());
-      return kExitOk;
-    }
-    auto j = nlohmann::json::parse(*from_daemon, nullptr, false);
-    if (j.is_discarded()) {
-      std::fprintf(stderr, "berth status: the daemon sent a malformed reply\n");
-      return kExitFailed;
-    }
-    print_table(j);
-    return kExitOk;
-  }
-  // Without a daemon: read Docker directly.
+// Without a daemon: the project's containers as Docker lists them. Only containers whose labels
+// verify are services; the others are notes.
+int status_from_docker(const Options& o, const std::string& why) {
   std::string project = o.project;
   if (project.empty()) {
     int code = kExitOk;
@@ -116,9 +107,15 @@ int cmd_status(const Options& o) {
   nlohmann::json j;
   j["project"] = project;
   j["source"] = "docker";
-  j["status"] = "no berth daemon answered (" + from_daemon.error().message + "); read from Docker";
+  j["status"] = "no berth daemon answered (" + why + "); read from Docker";
   j["services"] = nlohmann::json::array();
   for (const auto& c : *cs) {
+    if (ownership(c.labels) == Ownership::foreign) {
+      j["notes"].push_back("container " + c.name +
+                           " has the project label but was not created by berth (its labels do "
+                           "not verify)");
+      continue;
+    }
     auto label = [&](const char* k) { return c.labels.count(k) ? c.labels.at(k) : std::string(); };
     nlohmann::json s;
     s["name"] = label(labels::kService);
@@ -139,6 +136,27 @@ int cmd_status(const Options& o) {
     print_table(j);
   }
   return kExitOk;
+}
+
+}  // namespace
+
+int cmd_status(const Options& o) {
+  auto from_daemon = daemon::dbus_call_status();
+  if (from_daemon) {
+    if (o.json) {
+      std::printf("%s\n", from_daemon->c_str());
+      return kExitOk;
+    }
+    auto j = nlohmann::json::parse(*from_daemon, nullptr, false);
+    if (j.is_discarded()) {
+      std::fprintf(stderr, "berth status: the daemon sent a malformed reply\n");
+      return kExitFailed;
+    }
+    print_table(j);
+    return kExitOk;
+  }
+  // Without a daemon: read Docker directly.
+  return status_from_docker(o, from_daemon.error().message);
 }
 
 int cmd_run(const Options& o) {

@@ -147,11 +147,13 @@ int cmd_up(const Options& o) {
 
 int cmd_down(const Options& o) {
   std::string project = o.project;
+  bool remove_foreign = false;  // without a configuration: never
   if (project.empty()) {
     int code = kExitOk;
     auto cfg = load_or_report(o.config_path(), &code);
     if (!cfg) return code;
     project = cfg->agent.project;
+    remove_foreign = cfg->agent.remove_foreign;
   }
   auto engine = engine::make_docker_engine();
   if (auto v = engine->ping(); !v) {
@@ -165,6 +167,7 @@ int cmd_down(const Options& o) {
   };
   engine::LifecycleOptions lo;
   lo.spec.project = project;
+  lo.remove_foreign = remove_foreign;
   engine::Lifecycle lc(*engine, images, lo, hooks);
   auto r = lc.down(project, o.volumes);
   if (!r) {

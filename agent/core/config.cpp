@@ -14,6 +14,7 @@
 
 #include "core/duration.hpp"
 #include "core/image_ref.hpp"
+#include "core/url.hpp"
 
 namespace berth::config {
 
@@ -485,18 +486,15 @@ std::string resolve(const Ctx& c, const std::string& p) {
 
 // ---- URLs
 
-// The URL for messages, with any user:password@ replaced (it may be a secret).
+// The URL for messages: url::for_log (no user-info, query or fragment: they may be secrets).
 std::string shown_url(const std::string& url) {
-  auto scheme = url.find("://");
-  size_t start = scheme == std::string::npos ? 0 : scheme + 3;
-  auto end = url.find_first_of("/?#", start);
-  auto at_sign = url.rfind('@', end == std::string::npos ? std::string::npos : end);
-  if (at_sign == std::string::npos || at_sign < start) return quote(url);
-  return quote(url.substr(0, start) + "***" + url.substr(at_sign));
+  return quote(url::for_log(url));
 }
 
+// `tls`: the URL carries a bearer token or decides what runs (the dashboard's): https, or plain
+// http only to an exact loopback host.
 bool check_url(Ctx& c, const toml::node& n, const std::string& path, const std::string& raw_url,
-               bool placeholders) {
+               bool placeholders, bool tls) {
   const std::string shown = shown_url(raw_url);
   const std::string& url = raw_url;
   std::string_view u = url;
@@ -512,6 +510,13 @@ bool check_url(Ctx& c, const toml::node& n, const std::string& path, const std::
   }
   if (rest.empty() || rest.front() == '/') {
     c.err(n, path, shown + " has no host (expected e.g. \"https://dash.example.com/...\")");
+    return false;
+  }
+  if (tls && url::classify(url) == url::Transport::plain_http) {
+    c.err(n, path,
+          shown + " is plain http to " + quote(url::split(url).host) +
+              ": the bearer token and the pins would travel in clear (expected https://, or "
+              "http:// only to a loopback host: 127.0.0.0/8, [::1] or localhost)");
     return false;
   }
   for (char ch : url)
@@ -549,7 +554,7 @@ void parse_agent(Ctx& c, const toml::node& node, AgentSettings& a) {
   if (!t) return;
   check_keys(c, *t, path,
              {"project", "config_version", "update_interval", "pull_concurrency",
-              "pull_inactivity_timeout", "retry_max"});
+              "pull_inactivity_timeout", "retry_max", "remove_foreign"});
   if (auto* n = t->get("project")) {
     std::string p = join(path, "project");
     if (auto s = get_str(c, *n, p)) {
@@ -589,6 +594,8 @@ void parse_agent(Ctx& c, const toml::node& node, AgentSettings& a) {
     if (auto d = get_duration_min(c, *n, join(path, "retry_max"), Millis{5000}, false,
                                   "expected at least \"5s\", e.g. \"2m\""))
       a.retry_max = *d;
+  if (auto* n = t->get("remove_foreign"))
+    if (auto b = get_bool(c, *n, join(path, "remove_foreign"))) a.remove_foreign = *b;
 }
 
 bool valid_region(std::string_view r) {
@@ -637,7 +644,7 @@ void parse_dashboard(Ctx& c, const toml::node& node, std::optional<DashboardSett
   if (auto* n = t->get("url")) {
     std::string p = join(path, "url");
     if (auto s = get_str(c, *n, p))
-      if (check_url(c, *n, p, *s, true)) d.url = *s;
+      if (check_url(c, *n, p, *s, true, true)) d.url = *s;
   } else {
     c.err(t->source().begin, path,
           "missing required key \"url\" (expected e.g. url = "
@@ -646,7 +653,7 @@ void parse_dashboard(Ctx& c, const toml::node& node, std::optional<DashboardSett
   if (auto* n = t->get("desired_url")) {
     std::string p = join(path, "desired_url");
     if (auto s = get_str(c, *n, p))
-      if (check_url(c, *n, p, *s, true)) d.desired_url = *s;
+      if (check_url(c, *n, p, *s, true, true)) d.desired_url = *s;
   }
   if (auto* n = t->get("token_file"))
     if (auto s = get_file_path(c, *n, join(path, "token_file"))) d.token_file = *s;
@@ -818,7 +825,8 @@ const std::vector<std::string> kServiceKeys = {
     "image", "command", "entrypoint", "environment", "env_file", "ports", "volumes", "depends_on",
     "healthcheck", "probe", "restart", "stop_signal", "stop_grace_period", "user", "working_dir",
     "labels", "logging", "network_mode", "extra_hosts", "cap_add", "cap_drop", "mem_limit",
-    "cpus", "ulimits", "tmpfs", "pull_policy", "health_timeout", "update_strategy"};
+    "cpus", "ulimits", "tmpfs", "pull_policy", "health_timeout", "update_strategy",
+    "allow_remote_pin"};
 // clang-format on
 
 const std::vector<Unsupported> kUnsupportedServiceKeys = {
@@ -1280,6 +1288,50 @@ bool valid_service_name(std::string_view s) {
 
 const std::vector<std::string> kReservedLabelPrefixes = {"com.docker.compose.", "org.berth."};
 
+// berth's own per-service keys: how it pulls, waits and updates, and who may pin the image.
+void parse_service_agent_keys(Ctx& c, const toml::table& tbl, const std::string& path,
+                              ServiceSpec& s, ServiceExtra& x) {
+  const toml::table* t = &tbl;
+  auto P = [&](std::string_view k) { return join(path, k); };
+  if (auto* n = t->get("pull_policy")) {
+    if (auto v = get_str(c, *n, P("pull_policy"))) {
+      if (*v == "always")
+        s.pull_policy = PullPolicy::always;
+      else if (*v == "missing" || *v == "if_not_present")
+        s.pull_policy = PullPolicy::missing;
+      else if (*v == "never")
+        s.pull_policy = PullPolicy::never;
+      else
+        c.err(*n, P("pull_policy"),
+              quote(*v) +
+                  (*v == "build" ? " is not supported: berth does not build images"
+                                 : " is not a pull policy") +
+                  " (expected \"always\", \"missing\" or \"never\")");
+    }
+  }
+  if (auto* n = t->get("health_timeout"))
+    if (auto d = get_duration_min(c, *n, P("health_timeout"), Millis{1}, false,
+                                  "expected more than 0, e.g. \"2m\""))
+      s.health_timeout = *d;
+  if (auto* n = t->get("update_strategy")) {
+    if (auto v = get_str(c, *n, P("update_strategy"))) {
+      if (*v == "stop-first")
+        s.update_strategy = UpdateStrategy::stop_first;
+      else if (*v == "start-first" || *v == "preflight") {
+        s.update_strategy =
+            *v == "preflight" ? UpdateStrategy::preflight : UpdateStrategy::start_first;
+        x.strategy_pos = n->source().begin;
+      } else
+        c.err(*n, P("update_strategy"),
+              quote(*v) +
+                  " is not an update strategy (expected \"stop-first\", \"start-first\" or "
+                  "\"preflight\")");
+    }
+  }
+  if (auto* n = t->get("allow_remote_pin"))
+    if (auto b = get_bool(c, *n, P("allow_remote_pin"))) s.allow_remote_pin = *b;
+}
+
 void parse_service(Ctx& c, const std::string& name, const toml::node& node, ServiceSpec& s,
                    ServiceExtra& x) {
   const std::string path = join("services", name);
@@ -1740,41 +1792,7 @@ void parse_service(Ctx& c, const std::string& name, const toml::node& node, Serv
       }
     }
   }
-  if (auto* n = t->get("pull_policy")) {
-    if (auto v = get_str(c, *n, P("pull_policy"))) {
-      if (*v == "always")
-        s.pull_policy = PullPolicy::always;
-      else if (*v == "missing" || *v == "if_not_present")
-        s.pull_policy = PullPolicy::missing;
-      else if (*v == "never")
-        s.pull_policy = PullPolicy::never;
-      else
-        c.err(*n, P("pull_policy"),
-              quote(*v) +
-                  (*v == "build" ? " is not supported: berth does not build images"
-                                 : " is not a pull policy") +
-                  " (expected \"always\", \"missing\" or \"never\")");
-    }
-  }
-  if (auto* n = t->get("health_timeout"))
-    if (auto d = get_duration_min(c, *n, P("health_timeout"), Millis{1}, false,
-                                  "expected more than 0, e.g. \"2m\""))
-      s.health_timeout = *d;
-  if (auto* n = t->get("update_strategy")) {
-    if (auto v = get_str(c, *n, P("update_strategy"))) {
-      if (*v == "stop-first")
-        s.update_strategy = UpdateStrategy::stop_first;
-      else if (*v == "start-first" || *v == "preflight") {
-        s.update_strategy =
-            *v == "preflight" ? UpdateStrategy::preflight : UpdateStrategy::start_first;
-        x.strategy_pos = n->source().begin;
-      } else
-        c.err(*n, P("update_strategy"),
-              quote(*v) +
-                  " is not an update strategy (expected \"stop-first\", \"start-first\" or "
-                  "\"preflight\")");
-    }
-  }
+  parse_service_agent_keys(c, *t, path, s, x);
 }
 
 // ---------------------------------------------------------------- cross-service checks

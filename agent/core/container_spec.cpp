@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <optional>
 
+#include "core/label_trust.hpp"
 #include "core/naming.hpp"
 #include "core/sha256.hpp"
 
@@ -195,6 +196,7 @@ nlohmann::json finalize_body(nlohmann::json body, const std::string& hash, const
   l[labels::kRequested] = requested;
   l[labels::kDigest] = img.digest;
   l[labels::kAgentVersion] = BERTH_VERSION;
+  sign_labels(l);  // last: every owned label set, then hashed
   return body;
 }
 

@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "core/image_ref.hpp"
+#include "core/untrusted_json.hpp"
 
 namespace berth {
 
@@ -62,8 +63,9 @@ std::string join(const std::set<std::string>& names) {
 
 Result<DesiredState> parse_desired(std::string_view json,
                                    const std::set<std::string>& known_services) {
-  nlohmann::json doc = nlohmann::json::parse(json.begin(), json.end(), nullptr, false);
-  if (doc.is_discarded()) return fail("desired state: not valid JSON", ErrorKind::invalid_input);
+  auto parsed = parse_json(json);
+  if (!parsed) return fail("desired state: " + parsed.error().message, ErrorKind::invalid_input);
+  const nlohmann::json& doc = *parsed;
   if (!doc.is_object())
     return fail("desired state: expected a JSON object", ErrorKind::invalid_input);
 
@@ -156,6 +158,40 @@ nlohmann::json to_json(const DesiredState& state) {
       services[name] = {{"tag", pin.tag}};
   }
   return {{"schema", kDesiredSchema}, {"services", std::move(services)}};
+}
+
+std::string describe(const DesiredPin& pin) {
+  return pin.digest.empty() ? "tag " + pin.tag : "digest " + pin.digest;
+}
+
+std::vector<PinOutcome> apply_pins(Config& cfg, const DesiredState& pins) {
+  std::vector<PinOutcome> out;
+  for (const auto& [name, pin] : pins.services) {
+    auto it = cfg.services.find(name);
+    if (it == cfg.services.end()) continue;
+    auto ref = parse_image_ref(it->second.image);
+    if (!ref) continue;
+    PinOutcome o{name, pin, false, ""};
+    if (!ref->digest.empty() && !it->second.allow_remote_pin && ref->digest != pin.digest) {
+      o.message = "pin of " + name + " to " + describe(pin) + " refused: berth.toml pins " + name +
+                  " to digest " + ref->digest + " (set allow_remote_pin = true in " + "[services." +
+                  name + "] to let the dashboard re-pin it)";
+      out.push_back(std::move(o));
+      continue;
+    }
+    if (!pin.digest.empty()) {
+      ref->tag.clear();
+      ref->digest = pin.digest;
+    } else {
+      ref->tag = pin.tag;
+      ref->digest.clear();
+    }
+    it->second.image = ref->str();
+    o.applied = true;
+    o.message = name + " pinned to " + describe(pin) + " (" + it->second.image + ")";
+    out.push_back(std::move(o));
+  }
+  return out;
 }
 
 }  // namespace berth

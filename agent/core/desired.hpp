@@ -14,6 +14,7 @@
 #include <string>
 #include <string_view>
 
+#include "core/model.hpp"
 #include "core/result.hpp"
 
 namespace berth {
@@ -39,5 +40,21 @@ Result<DesiredState> parse_desired(std::string_view json,
 
 // The canonical document for a state (what parse_desired accepts).
 nlohmann::json to_json(const DesiredState& state);
+
+// "tag 3f2c9e1" / "digest sha256:..." (for logs).
+std::string describe(const DesiredPin& pin);
+
+// What became of one pin.
+struct PinOutcome {
+  std::string service;
+  DesiredPin pin;
+  bool applied = false;
+  std::string message;  // for the log and the report: what was pinned, or why it was refused
+};
+
+// Applies the pins to the configured images (the pin's tag or digest replaces the configured
+// one). A service whose image berth.toml pins by digest keeps it unless its allow_remote_pin is
+// true: a compromised dashboard must not be able to move it. One outcome per pin, by service.
+std::vector<PinOutcome> apply_pins(Config& cfg, const DesiredState& pins);
 
 }  // namespace berth

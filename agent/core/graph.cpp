@@ -67,4 +67,29 @@ std::vector<std::string> topological_order(
   return order;
 }
 
+std::vector<std::vector<std::string>> stop_waves(
+    const std::map<std::string, std::vector<std::string>>& edges) {
+  std::map<std::string, std::set<std::string>> dependants;  // who must stop first
+  for (const auto& [n, deps] : edges) {
+    dependants[n];
+    for (const auto& d : deps)
+      if (edges.count(d) && d != n) dependants[d].insert(n);
+  }
+  std::vector<std::vector<std::string>> waves;
+  std::set<std::string> stopped;
+  while (stopped.size() < dependants.size()) {
+    std::vector<std::string> wave;
+    for (const auto& [n, before] : dependants)
+      if (!stopped.count(n) && std::all_of(before.begin(), before.end(),
+                                           [&](const auto& d) { return stopped.count(d) > 0; }))
+        wave.push_back(n);
+    if (wave.empty())  // a cycle: the rest together
+      for (const auto& [n, _] : dependants)
+        if (!stopped.count(n)) wave.push_back(n);
+    stopped.insert(wave.begin(), wave.end());
+    waves.push_back(std::move(wave));
+  }
+  return waves;
+}
+
 }  // namespace berth

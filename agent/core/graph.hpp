@@ -18,4 +18,11 @@ std::optional<std::vector<std::string>> find_cycle(
 std::vector<std::string> topological_order(
     const std::map<std::string, std::vector<std::string>>& edges);
 
+// Stop order (`down`): waves of services that stop in parallel, each service after every service
+// that depends on it. Edges to unknown names are ignored. When what is left forms a cycle (labels
+// from outside berth can), the rest is one last wave: every service is stopped exactly once and
+// nothing waits forever.
+std::vector<std::vector<std::string>> stop_waves(
+    const std::map<std::string, std::vector<std::string>>& edges);
+
 }  // namespace berth

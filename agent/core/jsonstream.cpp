@@ -5,6 +5,8 @@
 #include <cmath>
 #include <limits>
 
+#include "core/untrusted_json.hpp"
+
 namespace berth::jsonstream {
 
 using nlohmann::json;
@@ -552,7 +554,7 @@ std::string health_from_status_text(std::string_view status) {
 }
 
 std::string error_message_from_body(std::string_view body) {
-  json j = json::parse(body.begin(), body.end(), nullptr, /*allow_exceptions=*/false);
+  json j = parse_json_or_discarded(body);
   std::string msg = str(j, "message");
   if (msg.empty()) msg = str(j, "cause");  // podman's compat errors also carry "cause"
   if (msg.empty()) {

@@ -109,6 +109,9 @@ struct ServiceSpec {
   PullPolicy pull_policy = PullPolicy::always;
   std::optional<Millis> health_timeout;  // default derived from the check
   UpdateStrategy update_strategy = UpdateStrategy::stop_first;
+  // An image pinned by digest here may be re-pinned by the dashboard's desired state only when
+  // this is true (a tag may always be: the dashboard chooses versions).
+  bool allow_remote_pin = false;
 };
 
 struct AgentSettings {
@@ -118,6 +121,9 @@ struct AgentSettings {
   int pull_concurrency = 3;
   Millis pull_inactivity_timeout{120 * 1000};  // a pull with no progress this long is aborted
   Millis retry_max{120 * 1000};                // the longest wait before retrying a failed converge
+  // Containers with the project's label that berth did not create (no verified
+  // org.berth.labels-hash): reported and left alone, unless this is true.
+  bool remove_foreign = false;
 };
 
 struct AwsSettings {

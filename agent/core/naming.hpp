@@ -23,6 +23,9 @@ inline constexpr const char* kManaged = "org.berth.managed";            // "true
 inline constexpr const char* kRequested = "org.berth.image.requested";  // image as configured
 inline constexpr const char* kDigest = "org.berth.image.digest";        // sha256:... or ""
 inline constexpr const char* kAgentVersion = "org.berth.version";
+// sha256 over the labels berth owns (core/label_trust.hpp): what berth reads back from a
+// container is trusted only when it verifies.
+inline constexpr const char* kLabelsHash = "org.berth.labels-hash";
 
 }  // namespace berth::labels
 

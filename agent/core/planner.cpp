@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "core/label_trust.hpp"
 #include "core/naming.hpp"
 
 namespace berth {
@@ -24,6 +25,10 @@ const char* to_string(ActionType t) {
       return "recreate";
     case ActionType::start:
       return "start";
+    case ActionType::keep_foreign:
+      return "keep foreign container";
+    case ActionType::remove_foreign:
+      return "remove foreign container";
   }
   return "?";
 }
@@ -45,6 +50,7 @@ std::vector<std::string> Plan::describe() const {
   };
   for (const auto& a : infra) line(a);
   for (const auto& a : cleanup) line(a);
+  for (const auto& a : foreign) line(a);
   for (const auto& [_, sp] : services)
     if (sp.action) line(*sp.action);
   return out;
@@ -84,6 +90,18 @@ Plan make_plan(const TargetState& desired, const Observed& observed) {
   // Containers: sort each into its service, or into cleanup.
   for (const auto& c : observed.containers) {
     if (label(c, labels::kOneoff) == "True") continue;  // one-off runs are not ours to manage
+    if (ownership(c.labels) == Ownership::foreign) {
+      // None of its labels is believed: it is named by its container name only.
+      if (desired.remove_foreign)
+        plan.cleanup.push_back({ActionType::remove_foreign, c.name, c.id, c.name,
+                                "not created by berth ([agent] remove_foreign = true)"});
+      else
+        plan.foreign.push_back(
+            {ActionType::keep_foreign, c.name, c.id, c.name,
+             "has the project label but was not created by berth (its labels do not verify); "
+             "left alone (set [agent] remove_foreign = true to remove such containers)"});
+      continue;
+    }
     std::string svc = label(c, labels::kService);
     auto it = desired.services.find(svc);
     if (it == desired.services.end()) {

@@ -26,6 +26,7 @@ struct TargetService {
 struct TargetState {
   std::string project;
   std::map<std::string, TargetService> services;
+  bool remove_foreign = false;  // [agent] remove_foreign
 };
 
 enum class ActionType {
@@ -37,6 +38,8 @@ enum class ActionType {
   create,            // no container yet
   recreate,          // spec or image changed
   start,             // up to date but not running
+  keep_foreign,      // has the project label, not created by berth: reported, left alone
+  remove_foreign,    // the same, with [agent] remove_foreign = true
 };
 
 struct Action {
@@ -54,7 +57,10 @@ struct ServicePlan {
 
 struct Plan {
   std::vector<Action> infra;    // networks, volumes (before any container)
-  std::vector<Action> cleanup;  // orphans, duplicates, interrupted-update leftovers
+  std::vector<Action> cleanup;  // orphans, duplicates, interrupted-update leftovers, foreign
+  // Containers with the project label whose labels do not verify (core/label_trust.hpp) and
+  // that stay (keep_foreign): reported, never touched. Not "work": empty() ignores them.
+  std::vector<Action> foreign;
   std::map<std::string, ServicePlan> services;
   bool empty() const;
   std::vector<std::string> describe() const;  // one line per action, for `up --dry-run`

@@ -235,6 +235,7 @@ nlohmann::json to_json(const ServiceStatus& s) {
       {"pull_percent",
        s.pull_percent ? nlohmann::json(std::clamp(*s.pull_percent, 0, 100)) : nlohmann::json()},
   };
+  if (!s.pin_source.empty()) j["pin_source"] = s.pin_source;
   return j;
 }
 
@@ -258,7 +259,7 @@ nlohmann::json to_status_json(const StackStatus& stack) {
       [](const ServiceStatus* a, const ServiceStatus* b) { return a->name < b->name; });
   nlohmann::json services = nlohmann::json::array();
   for (const auto* s : ordered) services.push_back(to_json(*s));
-  return {
+  nlohmann::json doc = {
       {"project", stack.project},
       {"config_version", str_or_null(stack.config_version)},
       {"overall", to_string(stack.overall)},
@@ -270,6 +271,13 @@ nlohmann::json to_status_json(const StackStatus& stack) {
                                             : nlohmann::json{{"next_at", stack.next_retry_at},
                                                              {"attempt", stack.retry_attempt}}},
   };
+  if (!stack.notes.empty()) {
+    nlohmann::json notes = nlohmann::json::array();
+    for (std::size_t i = 0; i < stack.notes.size() && i < kMaxNotes; ++i)
+      notes.push_back(clean_text(stack.notes[i], kMaxNoteText));
+    doc["notes"] = std::move(notes);
+  }
+  return doc;
 }
 
 nlohmann::json to_report_json(const StackStatus& stack, const std::vector<StatusEvent>& events,

@@ -93,6 +93,9 @@ struct ServiceStatus {
   FailedStep failed_step = FailedStep::none;  // the step last_error comes from
   std::string log_tail;                       // last log lines of a container that failed (bounded)
   std::optional<int> pull_percent;            // 0..100 while pulling
+  // Who pinned the image that runs: "config" (berth.toml names a digest), "dashboard" (a
+  // desired-state pin is in effect), "" (the configured tag). Omitted from documents when "".
+  std::string pin_source;
 };
 
 struct StatusEvent {
@@ -116,6 +119,10 @@ struct StackStatus {
   // success. next_retry_at "" = no retry pending.
   std::string next_retry_at;
   int retry_attempt = 0;
+  // Stack-wide notices an operator should see (a container with the project label that berth
+  // did not create, a refused desired-state pin). Omitted from documents when empty; at most
+  // kMaxNotes, each cut to kMaxNoteText.
+  std::vector<std::string> notes;
 };
 
 // Byte limits applied when documents are built.
@@ -123,6 +130,8 @@ inline constexpr std::size_t kMaxHealthOutput = 1024;
 inline constexpr std::size_t kMaxErrorText = 2048;
 inline constexpr std::size_t kMaxEventDetail = 1024;
 inline constexpr std::size_t kMaxLogTail = 4096;
+inline constexpr std::size_t kMaxNotes = 20;
+inline constexpr std::size_t kMaxNoteText = 1024;
 
 // Overall state of a stack:
 //   converging: `converging` is true, or a service is pulling/updating, or a health check is

@@ -1,10 +1,12 @@
 #include "daemon/config_loader.hpp"
 
 #include <fcntl.h>
+#include <spdlog/spdlog.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 
@@ -28,6 +30,11 @@ struct Fd {
 }  // namespace
 
 std::optional<std::string> read_small_file(const std::string& path, std::string* why) {
+  return read_small_file(path, why, nullptr);
+}
+
+std::optional<std::string> read_small_file(const std::string& path, std::string* why,
+                                           mode_t* mode) {
   std::string ignored;
   if (!why) why = &ignored;
   if (path.find('\0') != std::string::npos) {
@@ -49,6 +56,7 @@ std::optional<std::string> read_small_file(const std::string& path, std::string*
     *why = S_ISDIR(st.st_mode) ? "is a directory, not a regular file" : "not a regular file";
     return std::nullopt;
   }
+  if (mode) *mode = st.st_mode;
   if (st.st_size > static_cast<off_t>(kMaxConfigBytes)) {
     *why = "larger than 1 MiB (" + std::to_string(st.st_size) + " bytes)";
     return std::nullopt;
@@ -73,13 +81,36 @@ std::optional<std::string> read_small_file(const std::string& path, std::string*
   return out;
 }
 
+std::string mode_text(mode_t mode) {
+  char buf[8];
+  std::snprintf(buf, sizeof buf, "%04o", static_cast<unsigned>(mode & 07777));
+  return buf;
+}
+
 FileReader make_file_reader(const std::string& config_dir) {
   return [config_dir](const std::string& path, std::string* why) -> std::optional<std::string> {
     std::string full = path;
     if (!path.empty() && path.front() != '/' && !config_dir.empty())
       full = config_dir + (config_dir.back() == '/' ? "" : "/") + path;
-    auto text = read_small_file(full, why);
-    if (!text && why && full != path) *why += " (" + full + ")";
+    mode_t mode = 0;
+    auto text = read_small_file(full, why, &mode);
+    if (text) {
+      // An env file holds the services' settings and often secrets: whoever may write it
+      // chooses what the containers get; whoever may read it sees the secrets.
+      if ((mode & (S_IWGRP | S_IWOTH)) != 0) {
+        if (why)
+          *why = "mode " + mode_text(mode) + ": writable by group/others, refused (chmod go-w " +
+                 full + ")";
+        return std::nullopt;
+      }
+      if ((mode & S_IROTH) != 0)
+        spdlog::warn(
+            "env file {} has mode {}: readable by others; it may hold secrets (chmod "
+            "o-r {})",
+            full, mode_text(mode), full);
+      return text;
+    }
+    if (why && full != path) *why += " (" + full + ")";
     return text;
   };
 }

@@ -2,6 +2,8 @@
 // the pure parser in core/config.hpp.
 #pragma once
 
+#include <sys/types.h>
+
 #include <optional>
 #include <string>
 
@@ -13,9 +15,13 @@ namespace berth::config {
 // and larger files. On failure returns nullopt and a short reason in *why
 // ("No such file or directory", "not a regular file", "larger than 1 MiB (2000000 bytes)").
 std::optional<std::string> read_small_file(const std::string& path, std::string* why);
+// The same, also giving the file's st_mode.
+std::optional<std::string> read_small_file(const std::string& path, std::string* why, mode_t* mode);
 
-// The FileReader the daemon uses: relative paths are resolved against `config_dir`; the same
-// limits as read_small_file apply.
+// The FileReader the daemon uses (env files): relative paths are resolved against `config_dir`;
+// the same limits as read_small_file apply. A file group or others may write is refused ("mode
+// 0666: writable by group/others, refused (chmod go-w PATH)"); one others may read is read with
+// a warning.
 FileReader make_file_reader(const std::string& config_dir);
 
 // Reads and parses the configuration at `path`. A file that cannot be read, is not a regular

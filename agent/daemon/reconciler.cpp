@@ -16,6 +16,7 @@
 #include "core/config.hpp"
 #include "core/image_ref.hpp"
 #include "core/naming.hpp"
+#include "core/url.hpp"
 #include "daemon/config_loader.hpp"
 #include "daemon/converge_failures.hpp"
 #include "daemon/logging.hpp"
@@ -39,24 +40,6 @@ std::uint64_t now_usec() {
 
 std::string now_text() {
   return report::format_rfc3339(std::chrono::system_clock::now());
-}
-
-// Apply desired-state pins (from the dashboard) to the configured images.
-void apply_pins(Config& cfg, const DesiredState& pins) {
-  for (const auto& [name, pin] : pins.services) {
-    auto it = cfg.services.find(name);
-    if (it == cfg.services.end()) continue;
-    auto ref = parse_image_ref(it->second.image);
-    if (!ref) continue;
-    if (!pin.digest.empty()) {
-      ref->tag.clear();
-      ref->digest = pin.digest;
-    } else {
-      ref->tag = pin.tag;
-      ref->digest.clear();
-    }
-    it->second.image = ref->str();
-  }
 }
 
 }  // namespace
@@ -206,20 +189,49 @@ void Reconciler::make_reporter() {
 
 Config Reconciler::effective_config() {
   Config c = cfg_;
+  bool changed = false;
   if (desired_) {
     std::set<std::string> known;
     for (const auto& [n, _] : cfg_.services) known.insert(n);
     auto fetched = desired_->fetch(host_, known);
     if (fetched) {
-      if (fetched->changed)
-        spdlog::info("desired state from the dashboard: {} pin(s)", fetched->state.services.size());
+      changed = fetched->changed;
+      if (changed)
+        spdlog::info("desired state from the dashboard {}: {} pin(s)",
+                     url::for_log(cfg_.dashboard->desired_url), fetched->state.services.size());
       pins_ = fetched->state;
     } else {
       spdlog::warn("desired state not refreshed: {}", fetched.error().message);
     }
   }
-  if (pins_) apply_pins(c, *pins_);
+  std::vector<PinOutcome> outcomes;
+  if (pins_) outcomes = apply_pins(c, *pins_);
+  note_pins(c, outcomes, changed || !pins_logged_);  // also once per start (cached pins)
+  pins_logged_ = true;
   return c;
+}
+
+void Reconciler::note_pins(const Config& effective, const std::vector<PinOutcome>& outcomes,
+                           bool log) {
+  std::map<std::string, std::string> sources;
+  std::vector<std::string> notes;
+  for (const auto& [name, svc] : effective.services) {
+    auto ref = parse_image_ref(svc.image);
+    if (ref && !ref->digest.empty()) sources[name] = "config";
+  }
+  for (const auto& o : outcomes) {
+    // Every pin received is logged with its source (when the document changed) and reported.
+    if (o.applied) {
+      sources[o.service] = "dashboard";
+      if (log) spdlog::info("desired state (dashboard): {}", o.message);
+    } else {
+      notes.push_back("desired state (dashboard): " + o.message);
+      if (log) spdlog::warn("desired state (dashboard): {}", o.message);
+    }
+  }
+  std::lock_guard lock(status_mutex_);
+  pin_sources_ = std::move(sources);
+  pin_notes_ = std::move(notes);
 }
 
 bool Reconciler::connect_engine() {
@@ -315,6 +327,11 @@ void Reconciler::refresh_service(const std::string& service) {
 void Reconciler::apply_report(const engine::ConvergeReport& report) {
   {
     std::lock_guard lock(status_mutex_);
+    converge_notes_ = report.notes;
+    for (auto& [name, st] : services_) {
+      auto src = pin_sources_.find(name);
+      st.pin_source = src == pin_sources_.end() ? std::string() : src->second;
+    }
     // Services no longer configured leave the status.
     for (auto it = services_.begin(); it != services_.end();) {
       if (!cfg_.services.count(it->first))
@@ -625,6 +642,8 @@ void Reconciler::publish() {
     st.host = host_;
     st.next_retry_at = next_retry_at_;
     st.retry_attempt = next_retry_at_.empty() ? 0 : retry_.attempts();
+    st.notes = converge_notes_;
+    st.notes.insert(st.notes.end(), pin_notes_.begin(), pin_notes_.end());
     for (const auto& [n, s] : services_) {
       ServiceStatus copy = s;
       if (auto p = pull_percent_.find(n); p != pull_percent_.end()) {

@@ -77,6 +77,10 @@ class Reconciler final : public DbusHandler {
   std::atomic<long long> last_progress_ns_{0};
   std::map<std::string, Clock::time_point> last_auto_restart_;
   std::optional<DesiredState> pins_;
+  std::map<std::string, std::string> pin_sources_;  // service -> "config" | "dashboard"
+  std::vector<std::string> pin_notes_;              // refused pins
+  std::vector<std::string> converge_notes_;         // from the last converge (foreign containers)
+  bool pins_logged_ = false;
 
   // A failed converge is retried with backoff (core/retry.hpp); reconciler thread only.
   std::mt19937_64 rng_{std::random_device{}()};
@@ -101,6 +105,7 @@ class Reconciler final : public DbusHandler {
   void restart(const std::string& service,
                const std::shared_ptr<std::promise<Result<void>>>& reply);
   Config effective_config();
+  void note_pins(const Config& effective, const std::vector<PinOutcome>& outcomes, bool log);
   void refresh_service(const std::string& service);
   void apply_report(const engine::ConvergeReport& report);
   void publish();

@@ -174,6 +174,7 @@ engine::LifecycleOptions Stack::lifecycle_options(const EngineInfo& info) const 
   lo.spec.api_version = engine_->api_version();
   lo.pull_concurrency = cfg_.agent.pull_concurrency;
   lo.stop = opts_.stop;
+  lo.remove_foreign = cfg_.agent.remove_foreign;
   return lo;
 }
 

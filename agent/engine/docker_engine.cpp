@@ -11,6 +11,7 @@
 
 #include "core/jsonstream.hpp"
 #include "core/log_tail.hpp"
+#include "core/untrusted_json.hpp"
 
 namespace berth::engine {
 
@@ -65,9 +66,12 @@ const std::vector<std::string> kStateEvents = {
     "pause",  "unpause", "destroy", "rename", "update", "health_status"};
 
 Result<json> parse_body(const net::Response& r, const std::string& what) {
-  json j = json::parse(r.body, nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded())
-    return fail(what + ": the daemon sent invalid JSON", ErrorKind::invalid_input, 200);
+  auto j = parse_json(r.body);
+  if (!j)
+    return fail(what + ": the daemon sent " +
+                    (json_depth(r.body) > kMaxJsonDepth ? "JSON " + j.error().message
+                                                        : std::string("invalid JSON")),
+                ErrorKind::invalid_input, 200);
   return j;
 }
 
@@ -167,6 +171,7 @@ Result<net::Response> DockerEngine::send(const Call& call, const std::string& op
   req.on_data = call.on_data;
   req.keep_going = call.keep_going;
   req.stop = call.stop;
+  req.body_limit = call.body_limit;
 
   auto client = take_client();
   auto r = client->perform(req);
@@ -186,7 +191,8 @@ Result<net::Response> DockerEngine::send(const Call& call, const std::string& op
     return fail(prefix() + ": cannot connect to " + where + ": " + cause + " (" + op + ")",
                 ErrorKind::unavailable);
   }
-  return fail(prefix() + ": " + op + ": " + e.message, ErrorKind::unavailable);
+  return fail(prefix() + ": " + op + ": " + e.message,
+              e.kind == ErrorKind::invalid_input ? e.kind : ErrorKind::unavailable);
 }
 
 Result<std::string> DockerEngine::ensure_version() {
@@ -223,7 +229,7 @@ Result<std::string> DockerEngine::ping() {
   vc.timeout_ms = 10000;
   auto vr = send(vc, "version");
   if (vr && vr->status == 200) {
-    json j = json::parse(vr->body, nullptr, false);
+    json j = parse_json_or_discarded(vr->body);
     std::string flavour = "docker";
     if (j.is_object()) {
       auto it = j.find("Components");
@@ -401,6 +407,7 @@ Result<std::vector<ImageInfo>> DockerEngine::list_images(
   const std::string op = "list images";
   Call c;
   c.path = "/images/json?" + label_filters_query(label_filters);
+  c.body_limit = net::kDockerListLimit;
   auto r = send(c, op);
   if (!r) return fail(r.error());
   if (auto ok = expect(*r, {200}, op); !ok) return fail(ok.error());
@@ -420,6 +427,7 @@ Result<std::vector<ContainerInfo>> DockerEngine::list_containers(
   const std::string op = "list containers";
   Call c;
   c.path = "/containers/json?all=1&" + label_filters_query(label_filters);
+  c.body_limit = net::kDockerListLimit;
   auto r = send(c, op);
   if (!r) return fail(r.error());
   if (auto ok = expect(*r, {200}, op); !ok) return fail(ok.error());
@@ -593,6 +601,7 @@ Result<std::vector<NetworkInfo>> DockerEngine::list_networks(
   const std::string op = "list networks";
   Call c;
   c.path = "/networks?" + label_filters_query(label_filters);
+  c.body_limit = net::kDockerListLimit;
   auto r = send(c, op);
   if (!r) return fail(r.error());
   if (auto ok = expect(*r, {200}, op); !ok) return fail(ok.error());
@@ -640,6 +649,7 @@ Result<std::vector<VolumeInfo>> DockerEngine::list_volumes(
   const std::string op = "list volumes";
   Call c;
   c.path = "/volumes?" + label_filters_query(label_filters);
+  c.body_limit = net::kDockerListLimit;
   auto r = send(c, op);
   if (!r) return fail(r.error());
   if (auto ok = expect(*r, {200}, op); !ok) return fail(ok.error());

@@ -115,6 +115,9 @@ class DockerEngine final : public Engine {
     std::function<bool(std::string_view)> on_data;
     std::function<bool()> keep_going;
     std::stop_token stop;  // see net::Request::stop
+    // One JSON object (inspect, create, version ...): the engine's per-object limit; the list
+    // calls raise it to kDockerListLimit.
+    net::BodyLimit body_limit = net::kDockerObjectLimit;
   };
   // Transport failures become "docker: <op>: ..." errors; any HTTP status is returned.
   Result<net::Response> send(const Call& call, const std::string& op);

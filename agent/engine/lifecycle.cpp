@@ -10,6 +10,7 @@
 #include "core/duration.hpp"
 #include "core/graph.hpp"
 #include "core/image_ref.hpp"
+#include "core/label_trust.hpp"
 #include "core/naming.hpp"
 #include "engine/container_events.hpp"
 #include "engine/container_text.hpp"
@@ -92,6 +93,7 @@ Result<TargetState> Lifecycle::desired(const Config& cfg,
                                        const std::map<std::string, ImageStatus>& images) {
   TargetState d;
   d.project = cfg.agent.project;
+  d.remove_foreign = cfg.agent.remove_foreign;
   for (const auto& [name, svc] : cfg.services) {
     TargetService ds;
     ds.name = name;
@@ -337,6 +339,11 @@ ConvergeReport Lifecycle::up(const Config& cfg, const std::vector<std::string>& 
       }
       (void)s;
     }
+  }
+  for (const auto& a : plan.foreign) {
+    std::string note = "container " + a.container_name + " " + a.reason;
+    line("", note);
+    rep.notes.push_back(std::move(note));
   }
 
   // 5. Services, in dependency order, independent ones in parallel.
@@ -627,91 +634,122 @@ ConvergeReport Lifecycle::up(const Config& cfg, const std::vector<std::string>& 
   return rep;
 }
 
+namespace {
+
+// "db:service_healthy:false,cache:service_started:true" -> {"db", "cache"}
+std::vector<std::string> depends_on_label(const std::string& text) {
+  std::vector<std::string> out;
+  std::size_t pos = 0;
+  while (pos < text.size()) {
+    auto comma = text.find(',', pos);
+    std::string item =
+        text.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
+    if (auto dep = item.substr(0, item.find(':')); !dep.empty()) out.push_back(dep);
+    if (comma == std::string::npos) break;
+    pos = comma + 1;
+  }
+  return out;
+}
+
+// The project's containers as `down` sees them: berth's (verified or legacy labels) by service
+// with the dependencies their labels name, and the others, whose labels are not read at all.
+struct DownSet {
+  std::map<std::string, std::vector<const ContainerInfo*>> by_service;
+  std::map<std::string, std::vector<std::string>> deps;
+  std::vector<const ContainerInfo*> foreign;
+};
+
+DownSet sort_for_down(const Observed& o) {
+  DownSet d;
+  for (const auto& c : o.containers) {
+    if (ownership(c.labels) == Ownership::foreign) {
+      d.foreign.push_back(&c);
+      continue;
+    }
+    std::string svc = label_of(c, labels::kService);
+    d.by_service[svc].push_back(&c);
+    auto& deps = d.deps[svc];
+    for (auto& dep : depends_on_label(label_of(c, labels::kDependsOn))) deps.push_back(dep);
+  }
+  return d;
+}
+
+}  // namespace
+
+Result<void> Lifecycle::stop_and_remove(const ContainerInfo& c, const std::string& service) {
+  auto s = engine_.stop_container(c.id, -1, "");
+  if (!s && s.error().kind != ErrorKind::not_found)
+    return fail("stop " + c.name + ": " + s.error().message);
+  auto r = engine_.remove_container(c.id, true, false);
+  if (!r && r.error().kind != ErrorKind::not_found)
+    return fail("remove " + c.name + ": " + r.error().message);
+  line(service, "container " + c.name + " removed");
+  return {};
+}
+
 Result<int> Lifecycle::down(const std::string& project, bool volumes) {
   auto observed = observe(project);
   if (!observed) return fail(observed.error());
-  int removed = 0;
-
-  // Reverse dependency order from the containers' own labels: dependants stop first.
-  std::map<std::string, std::vector<std::string>> dependants;  // svc -> services depending on it
-  std::map<std::string, std::vector<const ContainerInfo*>> by_service;
-  for (const auto& c : observed->containers) {
-    std::string svc = label_of(c, labels::kService);
-    by_service[svc].push_back(&c);
-    dependants[svc];
-  }
-  for (const auto& c : observed->containers) {
-    std::string svc = label_of(c, labels::kService);
-    std::string deps = label_of(c, labels::kDependsOn);
-    size_t pos = 0;
-    while (pos < deps.size()) {
-      auto comma = deps.find(',', pos);
-      std::string item =
-          deps.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
-      std::string dep = item.substr(0, item.find(':'));
-      if (dependants.count(dep)) dependants[dep].push_back(svc);
-      if (comma == std::string::npos) break;
-      pos = comma + 1;
-    }
-  }
-  // dependants acts as the "must finish first" graph for stopping.
+  DownSet set = sort_for_down(*observed);
   std::mutex m;
-  std::condition_variable cv;
-  std::set<std::string> stopped_services;
   std::vector<std::string> errors;
-  std::vector<std::thread> threads;
-  for (const auto& entry : dependants) {
-    const std::string& svc = entry.first;
-    threads.emplace_back([&, svc] {
-      {
-        std::unique_lock lock(m);
-        cv.wait(lock, [&] {
-          for (const auto& d : dependants[svc])
-            if (d != svc && !stopped_services.count(d)) return false;
-          return true;
-        });
-      }
-      for (const ContainerInfo* c : by_service[svc]) {
-        auto s = engine_.stop_container(c->id, -1, "");
-        if (!s && s.error().kind != ErrorKind::not_found) {
-          std::lock_guard lock(m);
-          errors.push_back("stop " + c->name + ": " + s.error().message);
-        }
-        auto r = engine_.remove_container(c->id, true, false);
-        std::lock_guard lock(m);
-        if (!r && r.error().kind != ErrorKind::not_found) {
-          errors.push_back("remove " + c->name + ": " + r.error().message);
-        } else {
-          ++removed;
-          line(svc, "container " + c->name + " removed");
-        }
-      }
-      std::lock_guard lock(m);
-      stopped_services.insert(svc);
-      cv.notify_all();
-    });
+  int removed = 0;
+  auto remove_one = [&](const ContainerInfo& c, const std::string& service) {
+    auto r = stop_and_remove(c, service);
+    std::lock_guard lock(m);
+    if (r)
+      ++removed;
+    else
+      errors.push_back(r.error().message);
+  };
+  for (const ContainerInfo* c : set.foreign) {
+    if (opts_.remove_foreign) {
+      remove_one(*c, "");
+      continue;
+    }
+    line("", "container " + c->name +
+                 " has the project label but was not created by berth (its labels do not "
+                 "verify): left alone (set [agent] remove_foreign = true to remove it)");
   }
-  for (auto& t : threads) t.join();
+  // Dependants stop before what they depend on; the services of one wave in parallel.
+  for (const auto& wave : stop_waves(set.deps)) {
+    std::vector<std::thread> threads;
+    for (const auto& svc : wave)
+      threads.emplace_back([&, svc] {
+        for (const ContainerInfo* c : set.by_service[svc]) remove_one(*c, svc);
+      });
+    for (auto& t : threads) t.join();
+  }
   if (!errors.empty()) {
     std::string all;
     for (const auto& e : errors) all += (all.empty() ? "" : "; ") + e;
     return fail(all);
   }
-  for (const auto& n : observed->networks) {
+  if (!set.foreign.empty() && !opts_.remove_foreign) {
+    line("",
+         "network and volumes kept: containers berth did not create still carry the "
+         "project label");
+    return removed;
+  }
+  if (auto r = remove_project_objects(*observed, volumes); !r) return fail(r.error());
+  return removed;
+}
+
+Result<void> Lifecycle::remove_project_objects(const Observed& observed, bool volumes) {
+  for (const auto& n : observed.networks) {
     auto r = engine_.remove_network(n.id.empty() ? n.name : n.id);
     if (!r && r.error().kind != ErrorKind::not_found)
       return fail("remove network " + n.name + ": " + r.error().message);
     line("", "network " + n.name + " removed");
   }
-  if (volumes) {
-    for (const auto& v : observed->volumes) {
-      auto r = engine_.remove_volume(v.name, false);
-      if (!r && r.error().kind != ErrorKind::not_found)
-        return fail("remove volume " + v.name + ": " + r.error().message);
-      line("", "volume " + v.name + " removed");
-    }
+  if (!volumes) return {};
+  for (const auto& v : observed.volumes) {
+    auto r = engine_.remove_volume(v.name, false);
+    if (!r && r.error().kind != ErrorKind::not_found)
+      return fail("remove volume " + v.name + ": " + r.error().message);
+    line("", "volume " + v.name + " removed");
   }
-  return removed;
+  return {};
 }
 
 Result<void> Lifecycle::restart_service(const std::string& project, const std::string& service) {

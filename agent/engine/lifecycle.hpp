@@ -47,6 +47,9 @@ struct ConvergeReport {
   std::vector<std::string> errors;
   std::map<std::string, ServiceReport> services;
   int container_operations = 0;  // create/start/stop/remove/rename calls made
+  // Stack-wide notices for the status and the report (a container with the project label that
+  // berth did not create).
+  std::vector<std::string> notes;
 };
 
 // Callbacks the daemon uses for state records, reports and crash-injection hooks.
@@ -71,6 +74,9 @@ struct LifecycleOptions {
   // configuration before anything is touched. Empty = not known (no check).
   EngineInfo engine;
   const std::atomic<bool>* stop = nullptr;  // abort waits when set
+  // `down` also removes containers with the project label that berth did not create
+  // ([agent] remove_foreign; `up` takes it from the configuration).
+  bool remove_foreign = false;
 };
 
 class Lifecycle {
@@ -82,7 +88,9 @@ class Lifecycle {
 
   // Stop (reverse dependency order) and remove the project's containers and network; named
   // volumes only when `volumes`. The dependency order comes from the containers' labels, so
-  // this works without the configuration that created them.
+  // this works without the configuration that created them; only labels that verify
+  // (core/label_trust.hpp) are read, and a cycle in them cannot hang it. Containers berth did not
+  // create are left alone (and with them the network and volumes) unless remove_foreign.
   Result<int> down(const std::string& project, bool volumes);
 
   // Stop and start one service's container again (D-Bus RestartService).
@@ -102,6 +110,8 @@ class Lifecycle {
   void line(const std::string& service, const std::string& text);
   void check_engine_support(const Config& cfg, const std::vector<std::string>& names,
                             ConvergeReport& rep);
+  Result<void> stop_and_remove(const ContainerInfo& c, const std::string& service);
+  Result<void> remove_project_objects(const Observed& observed, bool volumes);
   bool stopping() const { return opts_.stop && opts_.stop->load(); }
 };
 

@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "core/url.hpp"
 #include "net/http.hpp"
 
 namespace berth::engine {
@@ -72,11 +73,13 @@ Result<void> run_probe(const Probe& probe) {
   req.url = probe.http;
   req.connect_timeout_ms = static_cast<long>(probe.timeout.count());
   req.timeout_ms = static_cast<long>(probe.timeout.count());
+  req.on_data = [](std::string_view) { return true; };  // only the status counts: not kept
   auto resp = client.perform(req);
-  if (!resp) return fail("GET " + probe.http + ": " + resp.error().message, resp.error().kind);
+  const std::string where = url::for_log(probe.http);
+  if (!resp) return fail("GET " + where + ": " + resp.error().message, resp.error().kind);
   if (resp->status < 200 || resp->status >= 400)
-    return fail("GET " + probe.http + ": HTTP " + std::to_string(resp->status),
-                ErrorKind::unavailable, static_cast<int>(resp->status));
+    return fail("GET " + where + ": HTTP " + std::to_string(resp->status), ErrorKind::unavailable,
+                static_cast<int>(resp->status));
   return {};
 }
 

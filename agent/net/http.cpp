@@ -7,6 +7,8 @@
 #include <mutex>
 #include <stop_token>
 
+#include "core/url.hpp"
+
 namespace berth::net {
 
 void global_init() {
@@ -36,8 +38,12 @@ struct Transfer {
   const Request* req;
   Response* resp;
   bool aborted_by_callback = false;
+  bool body_too_large = false;
+  bool headers_too_large = false;
+  std::size_t header_bytes = 0;
 };
 
+// The one reader of every buffered answer: appends up to the request's limit, aborts beyond it.
 size_t write_cb(char* ptr, size_t size, size_t nmemb, void* userdata) {
   auto* t = static_cast<Transfer*>(userdata);
   size_t n = size * nmemb;
@@ -47,6 +53,10 @@ size_t write_cb(char* ptr, size_t size, size_t nmemb, void* userdata) {
       return 0;
     }
   } else {
+    if (n > t->req->body_limit.bytes - std::min(t->resp->body.size(), t->req->body_limit.bytes)) {
+      t->body_too_large = true;
+      return 0;  // CURLE_WRITE_ERROR: the transfer stops here
+    }
     t->resp->body.append(ptr, n);
   }
   return n;
@@ -55,6 +65,11 @@ size_t write_cb(char* ptr, size_t size, size_t nmemb, void* userdata) {
 size_t header_cb(char* buffer, size_t size, size_t nitems, void* userdata) {
   auto* t = static_cast<Transfer*>(userdata);
   size_t n = size * nitems;
+  t->header_bytes += n;
+  if (t->header_bytes > kMaxHeaderBytes) {
+    t->headers_too_large = true;
+    return 0;
+  }
   std::string_view line(buffer, n);
   if (line.starts_with("HTTP/")) {
     t->resp->headers.clear();  // a new response (after 100-continue or redirect)
@@ -71,21 +86,6 @@ size_t header_cb(char* buffer, size_t size, size_t nitems, void* userdata) {
     value.remove_suffix(1);
   t->resp->headers[name] = std::string(value);
   return n;
-}
-
-// The URL without userinfo or query, for messages.
-std::string safe_url(const std::string& url) {
-  std::string u = url;
-  auto q = u.find('?');
-  if (q != std::string::npos) u.resize(q);
-  auto scheme = u.find("://");
-  if (scheme != std::string::npos) {
-    auto at = u.find('@', scheme + 3);
-    auto slash = u.find('/', scheme + 3);
-    if (at != std::string::npos && (slash == std::string::npos || at < slash))
-      u.erase(scheme + 3, at - (scheme + 3) + 1);
-  }
-  return u;
 }
 
 // The transfer through a private multi handle, so that `keep_going` is polled every 100 ms
@@ -137,13 +137,9 @@ CURLcode perform_polled(CURL* c, const Request& req, Transfer& t) {
 
 }  // namespace
 
-Result<Response> Client::perform(const Request& req) {
-  CURL* c = impl_->curl;
-  if (!c) return fail("curl_easy_init failed", ErrorKind::generic);
-  curl_easy_reset(c);
-  Response resp;
-  Transfer t{&req, &resp};
+namespace {
 
+void set_transfer_options(CURL* c, const Request& req, Transfer& t) {
   curl_easy_setopt(c, CURLOPT_URL, req.url.c_str());
   curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, write_cb);
@@ -159,6 +155,9 @@ Result<Response> Client::perform(const Request& req) {
     curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
     curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, req.low_speed_time_s);
   }
+  // A Content-Length over the limit fails before any byte of the body is read.
+  if (!req.on_data)
+    curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE, static_cast<curl_off_t>(req.body_limit.bytes));
   if (!req.unix_socket.empty())
     curl_easy_setopt(c, CURLOPT_UNIX_SOCKET_PATH, req.unix_socket.c_str());
   if (!req.ca_file.empty()) curl_easy_setopt(c, CURLOPT_CAINFO, req.ca_file.c_str());
@@ -166,7 +165,6 @@ Result<Response> Client::perform(const Request& req) {
     curl_easy_setopt(c, CURLOPT_AWS_SIGV4, req.aws_sigv4.c_str());
     curl_easy_setopt(c, CURLOPT_USERPWD, req.aws_userpwd.c_str());
   }
-
   if (req.method == "HEAD") {
     curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
   } else if (req.method == "GET") {
@@ -178,7 +176,9 @@ Result<Response> Client::perform(const Request& req) {
       curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(req.body.size()));
     }
   }
+}
 
+curl_slist* make_headers(const Request& req) {
   curl_slist* headers = nullptr;
   bool has_content_type = false;
   for (const auto& [k, v] : req.headers) {
@@ -196,6 +196,34 @@ Result<Response> Client::perform(const Request& req) {
   // header as signed ("expect;" in SignedHeaders) and AWS rejects the signature; SigV4 bodies are
   // small, so leave it out there (caught by tests/fakes/fake_ecr.py).
   if (req.aws_sigv4.empty()) headers = curl_slist_append(headers, "Expect:");
+  return headers;
+}
+
+Error transfer_error(CURLcode rc, const Request& req, const Transfer& t) {
+  std::string where = req.unix_socket.empty() ? url::for_log(req.url) : "unix://" + req.unix_socket;
+  if (t.aborted_by_callback) return Error{ErrorKind::cancelled, where + ": aborted"};
+  if (t.body_too_large || rc == CURLE_FILESIZE_EXCEEDED)
+    return Error{ErrorKind::invalid_input,
+                 "answer from " + where + " larger than " + size_text(req.body_limit.bytes) +
+                     " (the limit for " + req.body_limit.what + "); transfer aborted"};
+  if (t.headers_too_large)
+    return Error{ErrorKind::invalid_input, "answer from " + where + " has more than " +
+                                               size_text(kMaxHeaderBytes) +
+                                               " of headers; transfer aborted"};
+  std::string msg = where + ": " + curl_easy_strerror(rc);
+  return Error{rc == CURLE_OPERATION_TIMEDOUT ? ErrorKind::timeout : ErrorKind::unavailable, msg};
+}
+
+}  // namespace
+
+Result<Response> Client::perform(const Request& req) {
+  CURL* c = impl_->curl;
+  if (!c) return fail("curl_easy_init failed", ErrorKind::generic);
+  curl_easy_reset(c);
+  Response resp;
+  Transfer t{&req, &resp};
+  set_transfer_options(c, req, t);
+  curl_slist* headers = make_headers(req);
   curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
 
   CURLcode rc =
@@ -203,30 +231,19 @@ Result<Response> Client::perform(const Request& req) {
   curl_slist_free_all(headers);
   // Never leave credentials in the reusable handle.
   if (!req.aws_sigv4.empty()) curl_easy_setopt(c, CURLOPT_USERPWD, nullptr);
+  if (rc != CURLE_OK) return fail(transfer_error(rc, req, t));
 
-  if (rc != CURLE_OK) {
-    std::string where = req.unix_socket.empty() ? safe_url(req.url) : "unix://" + req.unix_socket;
-    std::string msg = where + ": " + curl_easy_strerror(rc);
-    if (t.aborted_by_callback) return fail(where + ": aborted", ErrorKind::cancelled);
-    switch (rc) {
-      case CURLE_OPERATION_TIMEDOUT:
-        return fail(msg, ErrorKind::timeout);
-      case CURLE_COULDNT_CONNECT:
-      case CURLE_COULDNT_RESOLVE_HOST:
-      case CURLE_GOT_NOTHING:
-      case CURLE_SEND_ERROR:
-      case CURLE_RECV_ERROR:
-      case CURLE_PARTIAL_FILE:
-        return fail(msg, ErrorKind::unavailable);
-      default:
-        return fail(msg, ErrorKind::unavailable);
-    }
-  }
   long status = 0;
   curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
   resp.status = status;
   curl_easy_getinfo(c, CURLINFO_NUM_CONNECTS, &resp.new_connections);
   return resp;
+}
+
+std::string size_text(std::size_t bytes) {
+  if (bytes >= kMiB && bytes % kMiB == 0) return std::to_string(bytes / kMiB) + " MiB";
+  if (bytes >= kKiB && bytes % kKiB == 0) return std::to_string(bytes / kKiB) + " KiB";
+  return std::to_string(bytes) + " bytes";
 }
 
 std::string url_encode(std::string_view s) {

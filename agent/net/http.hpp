@@ -3,6 +3,7 @@
 // thread-safe: use one per thread.
 #pragma once
 
+#include <cstddef>
 #include <functional>
 #include <map>
 #include <memory>
@@ -15,6 +16,31 @@
 #include "core/result.hpp"
 
 namespace berth::net {
+
+// The largest answer berth reads from each kind of peer. Every buffered answer has a limit (a
+// Request without one gets kDefaultBodyLimit): a longer body aborts the transfer as it arrives,
+// with an error naming the URL and the limit, so a hostile or broken peer costs at most this much
+// memory. Streams (Request::on_data) bound themselves (engine: 4 MiB per JSON object).
+struct BodyLimit {
+  std::size_t bytes;
+  const char* what;  // "a manifest": for the message
+};
+inline constexpr std::size_t kKiB = 1024;
+inline constexpr std::size_t kMiB = 1024 * kKiB;
+inline constexpr BodyLimit kDefaultBodyLimit{1 * kMiB, "an answer"};
+inline constexpr BodyLimit kManifestLimit{4 * kMiB, "a registry manifest"};
+inline constexpr BodyLimit kTokenLimit{64 * kKiB, "a token service answer"};
+inline constexpr BodyLimit kEcrLimit{64 * kKiB, "an ECR answer"};
+inline constexpr BodyLimit kImdsLimit{64 * kKiB, "an instance metadata answer"};
+inline constexpr BodyLimit kDesiredLimit{1 * kMiB, "a desired-state document"};
+inline constexpr BodyLimit kDashboardAnswerLimit{64 * kKiB, "a dashboard answer"};
+inline constexpr BodyLimit kDockerObjectLimit{4 * kMiB, "a Docker JSON object"};
+inline constexpr BodyLimit kDockerListLimit{64 * kMiB, "a Docker list"};
+// Response headers, all together, whatever the peer.
+inline constexpr std::size_t kMaxHeaderBytes = 256 * kKiB;
+
+// "4 MiB", "64 KiB", "100 bytes": for messages.
+std::string size_text(std::size_t bytes);
 
 struct Request {
   std::string method = "GET";
@@ -29,6 +55,9 @@ struct Request {
   std::string aws_sigv4;    // e.g. "aws:amz:us-east-2:ecr": sign with CURLOPT_AWS_SIGV4
   std::string aws_userpwd;  // "ACCESS_KEY:SECRET" for SigV4 (never logged)
   std::string ca_file;      // extra CA bundle for TLS verification
+  // A longer body aborts the transfer: Error{invalid_input} "answer from URL larger than 4 MiB
+  // (the limit for a registry manifest); transfer aborted". Ignored for streams (on_data).
+  BodyLimit body_limit = kDefaultBodyLimit;
   // Streaming: called for each chunk as it arrives; return false to abort the transfer.
   // When set, Response::body stays empty.
   std::function<bool(std::string_view)> on_data;
@@ -61,8 +90,9 @@ class Client {
   Client(Client&&) noexcept;
   Client& operator=(Client&&) noexcept;
 
-  // Transport failures become Error{unavailable|timeout|cancelled}; any HTTP status is a
-  // Response (the caller decides what a 404 means). Messages name the URL, never credentials.
+  // Transport failures become Error{unavailable|timeout|cancelled}, an answer over its limit
+  // Error{invalid_input}; any HTTP status is a Response (the caller decides what a 404 means).
+  // Messages name the URL (url::for_log: no user-info, no query), never credentials.
   Result<Response> perform(const Request& req);
 
  private:

@@ -13,6 +13,7 @@
 
 #include "aws/credentials.hpp"
 #include "core/result.hpp"
+#include "core/untrusted_json.hpp"
 #include "net/http.hpp"
 
 namespace berth::registry {
@@ -117,7 +118,7 @@ bool is_docker_hub(const std::string& host) {
 
 Result<RegistryCredential> parse_docker_config(std::string_view json, const std::string& host,
                                                const std::string& what) {
-  auto j = nlohmann::json::parse(json, nullptr, false);
+  auto j = parse_json_or_discarded(json);
   if (j.is_discarded() || !j.is_object()) return fail(what + ": not valid JSON", ErrorKind::config);
   auto auths = j.find("auths");
   if (auths != j.end() && auths->is_object()) {

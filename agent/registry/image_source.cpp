@@ -143,21 +143,10 @@ Result<engine::ImageStatus> RegistryImageSource::ensure(const ServiceSpec& svc,
   if (!have) return fail(context(have.error(), "image " + by_digest));
   if (!*have) {
     engine::PullSlots::Held slot(pulls);
-    // 3. Room for it?
+    // 3. Room for it? (And is the registry's manifest what its digest says?)
     ImageRef pinned = *ref;
     pinned.digest = digest;
-    auto size = client_.image_size(pinned, *provider);
-    if (size && *size > 0) {
-      auto free = engine_.data_root_free_bytes();
-      if (free && *free) {
-        auto need = static_cast<std::int64_t>(static_cast<double>(*size) * opts_.space_factor);
-        if (**free < need)
-          return fail("not enough space to pull " + svc.image + ": it needs about " +
-                          human_bytes(need) + " in the Docker data root, " + human_bytes(**free) +
-                          " is free (nothing was changed)",
-                      ErrorKind::generic);
-      }
-    }
+    if (auto room = check_room(pinned, *provider, svc.image); !room) return fail(room.error());
     // 4. Pull by digest; a 401 renews the credentials once.
     bool renewed = false;
     auto pull_once = [&]() -> Result<void> {
@@ -200,6 +189,25 @@ Result<engine::ImageStatus> RegistryImageSource::ensure(const ServiceSpec& svc,
     if (!ref->tag.empty()) (void)engine_.tag_image(by_digest, name, ref->tag);
   }
   return use_local(**have, by_digest, digest);
+}
+
+Result<void> RegistryImageSource::check_room(const ImageRef& pinned, AuthProvider* provider,
+                                             const std::string& image) {
+  auto size = client_.image_size(pinned, provider);
+  // Content that fails verification (digest mismatch, over 4 MiB, nested too deep) is not
+  // pulled; a registry that cannot say the size (unreachable, no sizes) is no obstacle.
+  if (!size && size.error().kind == ErrorKind::invalid_input)
+    return fail(context(size.error(), "image " + image + " not pulled"));
+  if (!size || *size <= 0) return {};
+  auto free = engine_.data_root_free_bytes();
+  if (!free || !*free) return {};
+  auto need = static_cast<std::int64_t>(static_cast<double>(*size) * opts_.space_factor);
+  if (**free < need)
+    return fail("not enough space to pull " + image + ": it needs about " + human_bytes(need) +
+                    " in the Docker data root, " + human_bytes(**free) +
+                    " is free (nothing was changed)",
+                ErrorKind::generic);
+  return {};
 }
 
 }  // namespace berth::registry

@@ -43,6 +43,10 @@ class RegistryImageSource final : public engine::ImageSource {
   Result<void> validate();
 
  private:
+  // Free space for the image in Docker's data root, from its manifest's sizes; the manifest
+  // must verify (RegistryClient::image_size).
+  Result<void> check_room(const ImageRef& pinned, AuthProvider* provider, const std::string& image);
+
   engine::Engine& engine_;
   ImageSourceOptions opts_;
   AuthProviders providers_;

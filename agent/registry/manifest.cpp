@@ -7,6 +7,8 @@
 #include <nlohmann/json.hpp>
 
 #include "core/sha256.hpp"
+#include "core/status.hpp"
+#include "core/untrusted_json.hpp"
 #include "net/http.hpp"
 
 namespace berth::registry {
@@ -53,18 +55,25 @@ std::string bare_type(std::string ct) {
   return ct;
 }
 
+// A string member, by reference ("" when missing or not a string): a peer's document is never
+// copied (see core/untrusted_json.hpp).
+const std::string& text_member(const nlohmann::json& j, const char* key) {
+  static const std::string empty;
+  if (!j.is_object()) return empty;
+  auto it = j.find(key);
+  return it != j.end() && it->is_string() ? it->get_ref<const std::string&>() : empty;
+}
+
 // {"errors":[{"code":"MANIFEST_UNKNOWN","message":"..."}]} -> "MANIFEST_UNKNOWN: ..."
 std::string registry_error_detail(const std::string& body) {
-  auto j = nlohmann::json::parse(body, nullptr, false);
+  auto j = parse_json_or_discarded(body);
   if (j.is_discarded() || !j.is_object()) return "";
   auto errs = j.find("errors");
   if (errs == j.end() || !errs->is_array() || errs->empty() || !(*errs)[0].is_object()) return "";
   const auto& e = (*errs)[0];
-  std::string out;
-  if (e.contains("code") && e["code"].is_string()) out = e["code"].get<std::string>();
-  if (e.contains("message") && e["message"].is_string())
-    out += (out.empty() ? "" : ": ") + e["message"].get<std::string>();
-  return out;
+  const std::string& code = text_member(e, "code");
+  const std::string& message = text_member(e, "message");
+  return clean_text(code + (code.empty() || message.empty() ? "" : ": ") + message, 300);
 }
 
 }  // namespace
@@ -120,76 +129,61 @@ std::optional<Challenge> parse_www_authenticate(std::string_view h) {
   return c;
 }
 
-bool is_loopback_host(std::string_view host) {
-  std::string_view h = host;
-  if (!h.empty() && h.front() == '[') {
-    auto close = h.find(']');
-    if (close == std::string_view::npos) return false;
-    return h.substr(1, close - 1) == "::1";
-  }
-  auto colon = h.find(':');
-  if (colon != std::string_view::npos) h = h.substr(0, colon);
-  if (h == "localhost") return true;
-  if (!h.starts_with("127.")) return false;
-  int dots = 0;
-  for (char c : h) {
-    if (c == '.')
-      ++dots;
-    else if (!std::isdigit(static_cast<unsigned char>(c)))
-      return false;
-  }
-  return dots == 3;
-}
-
 std::string registry_base_url(const std::string& host, bool insecure) {
   return (insecure || is_loopback_host(host) ? "http://" : "https://") + host;
 }
 
 Result<std::int64_t> manifest_download_size(std::string_view manifest_json) {
-  auto j = nlohmann::json::parse(manifest_json, nullptr, false);
-  if (j.is_discarded() || !j.is_object())
-    return fail("image manifest is not JSON", ErrorKind::invalid_input);
+  auto parsed = parse_json(manifest_json);
+  if (!parsed || !parsed->is_object())
+    return fail(parsed ? "image manifest is not a JSON object"
+                       : "image manifest: " + parsed.error().message,
+                ErrorKind::invalid_input);
+  const nlohmann::json& j = *parsed;
   auto layers = j.find("layers");
   if (layers == j.end() || !layers->is_array())
     return fail("not an image manifest (no layers)", ErrorKind::invalid_input);
   std::int64_t total = 0;
   auto add = [&](const nlohmann::json& d) -> bool {
-    if (!d.is_object() || !d.contains("size") || !d["size"].is_number_integer()) return false;
-    auto s = d["size"].get<std::int64_t>();
+    if (!d.is_object()) return false;
+    auto size = d.find("size");
+    if (size == d.end() || !size->is_number_integer()) return false;
+    auto s = size->get<std::int64_t>();
     if (s < 0 || s > std::numeric_limits<std::int64_t>::max() - total) return false;
     total += s;
     return true;
   };
   for (const auto& l : *layers)
     if (!add(l)) return fail("image manifest has a layer without a size", ErrorKind::invalid_input);
-  if (j.contains("config") && !add(j["config"]))
+  if (auto config = j.find("config"); config != j.end() && !add(*config))
     return fail("image manifest config has no size", ErrorKind::invalid_input);
   return total;
 }
 
 Result<std::string> select_platform_manifest(std::string_view index_json,
                                              const Platform& platform) {
-  auto j = nlohmann::json::parse(index_json, nullptr, false);
-  if (j.is_discarded() || !j.is_object() || !j.contains("manifests") || !j["manifests"].is_array())
+  auto parsed = parse_json(index_json);
+  if (!parsed) return fail("image index: " + parsed.error().message, ErrorKind::invalid_input);
+  const nlohmann::json& j = *parsed;
+  auto manifests = j.is_object() ? j.find("manifests") : j.end();
+  if (!j.is_object() || manifests == j.end() || !manifests->is_array())
     return fail("image index is not JSON with manifests", ErrorKind::invalid_input);
   std::string fallback, offered;
-  for (const auto& m : j["manifests"]) {
-    if (!m.is_object() || !m.contains("digest") || !m["digest"].is_string()) continue;
-    auto p = m.value("platform", nlohmann::json::object());
-    if (!p.is_object()) continue;
-    // value() throws when the member has another type: a registry's index must not crash berth.
-    auto text = [&](const char* key) {
-      auto it = p.find(key);
-      return it != p.end() && it->is_string() ? it->get<std::string>() : std::string();
-    };
-    std::string os = text("os"), arch = text("architecture"), variant = text("variant");
+  for (const auto& m : *manifests) {
+    const std::string& digest = text_member(m, "digest");
+    if (digest.empty()) continue;
+    auto p = m.find("platform");
+    if (p == m.end() || !p->is_object()) continue;
+    const std::string& os = text_member(*p, "os");
+    const std::string& arch = text_member(*p, "architecture");
+    const std::string& variant = text_member(*p, "variant");
     if (os == "unknown") continue;  // attestation manifests
-    offered +=
-        (offered.empty() ? "" : ", ") + os + "/" + arch + (variant.empty() ? "" : "/") + variant;
+    if (offered.size() < 1024)
+      offered +=
+          (offered.empty() ? "" : ", ") + os + "/" + arch + (variant.empty() ? "" : "/") + variant;
     if (os != platform.os || arch != platform.architecture) continue;
-    if (platform.variant.empty() || variant == platform.variant)
-      return m["digest"].get<std::string>();
-    if (fallback.empty()) fallback = m["digest"].get<std::string>();
+    if (platform.variant.empty() || variant == platform.variant) return digest;
+    if (fallback.empty()) fallback = digest;
   }
   if (!fallback.empty()) return fallback;
   std::string want = platform.os + "/" + platform.architecture +
@@ -254,6 +248,8 @@ struct RegistryClient::Impl {
   Result<std::string> bearer_token(const std::string& host, const BearerInfo& info,
                                    const std::string& scope, const RegistryCredential& cred,
                                    AuthProvider* auth, bool force);
+  static Error token_error(const std::string& where, const Error& transport, long status,
+                           const RegistryCredential& cred, AuthProvider* auth);
 
   struct Fetched {
     net::Response resp;
@@ -261,8 +257,71 @@ struct RegistryClient::Impl {
   };
   Result<Fetched> fetch(const ImageRef& ref, AuthProvider* auth, const std::string& method,
                         const std::string& reference);
+  // After a 401: true = ask again (credentials or token renewed, challenge learned), false =
+  // the 401 is the answer.
+  struct Rounds;
+  Result<bool> after_unauthorized(const ImageRef& ref, const std::string& base,
+                                  const std::string& challenge,
+                                  const std::optional<BearerInfo>& bearer, Rounds& rounds,
+                                  RegistryCredential& cred, AuthProvider* auth);
+  // GET a manifest (200 only). By digest: its sha256 must be that digest. Nested deeper than
+  // kMaxJsonDepth: refused before anyone parses it.
+  Result<net::Response> get_manifest(const ImageRef& ref, AuthProvider* auth,
+                                     const std::string& reference);
   Error status_error(const ImageRef& ref, AuthProvider* auth, const Fetched& f);
 };
+
+namespace {
+
+// The token from a token service's JSON answer, and how long it is good for (seconds, 60 s to
+// 24 h whatever the service says: a huge expires_in must not overflow the clock).
+struct TokenAnswer {
+  std::string token;
+  long expires_in = 60;
+};
+TokenAnswer parse_token_answer(std::string_view body) {
+  TokenAnswer a;
+  auto j = parse_json_or_discarded(body);
+  if (j.is_discarded() || !j.is_object()) return a;
+  a.token = text_member(j, "token");
+  if (a.token.empty()) a.token = text_member(j, "access_token");
+  auto e = j.find("expires_in");
+  if (e != j.end() && e->is_number_integer())
+    a.expires_in = std::clamp(e->get<long>(), 60L, 24L * 3600);
+  return a;
+}
+
+// The realm's origin ("https://auth.example.com"): its pooled connections.
+std::string origin_of(const std::string& realm) {
+  auto scheme = realm.find("://");
+  auto p = realm.find('/', scheme == std::string::npos ? 0 : scheme + 3);
+  return p == std::string::npos ? realm : realm.substr(0, p);
+}
+
+}  // namespace
+
+Result<void> check_bearer_realm(std::string_view realm, std::string_view registry_base) {
+  const std::string shown = url::for_log(realm);
+  switch (url::classify(realm)) {
+    case url::Transport::https:
+      return {};
+    case url::Transport::loopback_http:
+      // A registry that is itself plain http on loopback may send its own host as realm (a
+      // local test registry with a token service): nothing leaves the machine.
+      if (url::classify(registry_base) == url::Transport::loopback_http &&
+          url::split(realm).host == url::split(registry_base).host)
+        return {};
+      break;
+    case url::Transport::plain_http:
+    case url::Transport::unsupported:
+      break;
+  }
+  return fail("Bearer realm " + shown +
+                  " refused: a token service gets the registry credentials, so it must be "
+                  "https (or the registry's own host when the registry itself is plain http on "
+                  "loopback); no credentials were sent",
+              ErrorKind::invalid_input);
+}
 
 Result<std::string> RegistryClient::Impl::bearer_token(const std::string& host,
                                                        const BearerInfo& info,
@@ -285,52 +344,48 @@ Result<std::string> RegistryClient::Impl::bearer_token(const std::string& host,
   url += "scope=" + net::url_encode(scope);
   net::Request req;
   req.url = url;
+  req.body_limit = net::kTokenLimit;
   if (!cred.anonymous())
     req.headers.emplace_back("Authorization",
                              "Basic " + net::base64_encode(cred.username + ":" + cred.password));
   // The realm is usually another host: pool its connection under its own origin.
-  std::string origin = info.realm;
-  if (auto p =
-          origin.find('/', origin.find("://") == std::string::npos ? 0 : origin.find("://") + 3);
-      p != std::string::npos)
-    origin.resize(p);
-  auto resp = perform(origin, req);
-  std::string realm_safe = info.realm;
-  if (!resp)
-    return fail("registry " + host + ": token service " + realm_safe +
-                    " unreachable: " + resp.error().message,
-                resp.error().kind);
-  if (resp->status == 401 || resp->status == 403)
-    return fail("registry " + host + ": token service " + realm_safe + " rejected the " +
-                    (cred.anonymous() ? std::string("anonymous request")
-                                      : "credentials from " +
-                                            (auth ? auth->describe() : std::string("config"))) +
-                    " (HTTP " + std::to_string(resp->status) + ")",
-                ErrorKind::auth, static_cast<int>(resp->status));
-  if (resp->status != 200)
-    return fail("registry " + host + ": token service " + realm_safe + " answered HTTP " +
-                    std::to_string(resp->status),
-                resp->status == 429   ? ErrorKind::throttled
-                : resp->status >= 500 ? ErrorKind::unavailable
-                                      : ErrorKind::invalid_input,
-                static_cast<int>(resp->status));
-  auto j = nlohmann::json::parse(resp->body, nullptr, false);
-  std::string token;
-  long expires_in = 60;
-  if (!j.is_discarded() && j.is_object()) {
-    if (j.contains("token") && j["token"].is_string()) token = j["token"].get<std::string>();
-    if (token.empty() && j.contains("access_token") && j["access_token"].is_string())
-      token = j["access_token"].get<std::string>();
-    if (j.contains("expires_in") && j["expires_in"].is_number_integer())
-      expires_in = std::max(60L, j["expires_in"].get<long>());
-  }
-  if (token.empty())
-    return fail("registry " + host + ": token service " + realm_safe + " returned no token",
-                ErrorKind::invalid_input);
+  auto resp = perform(origin_of(info.realm), req);
+  const std::string where = "registry " + host + ": token service " + url::for_log(info.realm);
+  if (!resp) return fail(token_error(where, resp.error(), 0, cred, auth));
+  if (resp->status != 200) return fail(token_error(where, {}, resp->status, cred, auth));
+  auto answer = parse_token_answer(resp->body);
+  if (answer.token.empty()) return fail(where + " returned no token", ErrorKind::invalid_input);
   std::lock_guard lock(mu);
-  tokens[key] = Token{token, t + std::chrono::seconds(expires_in - 10)};
-  return token;
+  tokens[key] = Token{answer.token, t + std::chrono::seconds(answer.expires_in - 10)};
+  return answer.token;
 }
+
+Error RegistryClient::Impl::token_error(const std::string& where, const Error& transport,
+                                        long status, const RegistryCredential& cred,
+                                        AuthProvider* auth) {
+  if (status == 0)
+    return Error{transport.kind, where + (transport.kind == ErrorKind::invalid_input
+                                              ? ": " + transport.message
+                                              : " unreachable: " + transport.message)};
+  const int st = static_cast<int>(status);
+  if (status == 401 || status == 403)
+    return Error{ErrorKind::auth,
+                 where + " rejected the " +
+                     (cred.anonymous() ? std::string("anonymous request")
+                                       : "credentials from " +
+                                             (auth ? auth->describe() : std::string("config"))) +
+                     " (HTTP " + std::to_string(status) + ")",
+                 st};
+  return Error{status == 429   ? ErrorKind::throttled
+               : status >= 500 ? ErrorKind::unavailable
+                               : ErrorKind::invalid_input,
+               where + " answered HTTP " + std::to_string(status), st};
+}
+
+// The state of one fetch's authentication rounds.
+struct RegistryClient::Impl::Rounds {
+  bool renewed = false, bearer_retried = false, learned_bearer = false, left_bearer = false;
+};
 
 Result<RegistryClient::Impl::Fetched> RegistryClient::Impl::fetch(const ImageRef& ref,
                                                                   AuthProvider* auth,
@@ -347,11 +402,12 @@ Result<RegistryClient::Impl::Fetched> RegistryClient::Impl::fetch(const ImageRef
     if (!c) return fail(c.error());
     cred = std::move(*c);
   }
-  bool renewed = false, bearer_retried = false, learned_bearer = false, left_bearer = false;
+  Rounds rounds;
   for (int round = 0; round < 5; ++round) {
     net::Request req;
     req.method = method;
     req.url = url;
+    req.body_limit = net::kManifestLimit;
     req.headers.emplace_back("Accept", kManifestAccept);
     std::optional<BearerInfo> bearer;
     {
@@ -360,7 +416,7 @@ Result<RegistryClient::Impl::Fetched> RegistryClient::Impl::fetch(const ImageRef
       if (it != bearer_hosts.end()) bearer = it->second;
     }
     if (bearer) {
-      auto tok = bearer_token(host, *bearer, scope, cred, auth, bearer_retried);
+      auto tok = bearer_token(host, *bearer, scope, cred, auth, rounds.bearer_retried);
       if (!tok) return fail(tok.error());
       req.headers.emplace_back("Authorization", "Bearer " + *tok);
     } else if (!cred.anonymous()) {
@@ -368,48 +424,86 @@ Result<RegistryClient::Impl::Fetched> RegistryClient::Impl::fetch(const ImageRef
                                "Basic " + net::base64_encode(cred.username + ":" + cred.password));
     }
     auto resp = perform(base, req);
+    if (!resp && resp.error().kind == ErrorKind::invalid_input)  // over its limit
+      return fail("registry " + ref.registry + ": " + resp.error().message,
+                  ErrorKind::invalid_input);
     if (!resp)
       return fail(
           "registry " + ref.registry + " unreachable at " + base + ": " + resp.error().message,
           resp.error().kind);
     if (resp->status != 401) return Fetched{std::move(*resp), cred};
-
-    auto ch = parse_www_authenticate(resp->header("www-authenticate"));
-    if (ch && ch->scheme == "bearer") {
-      BearerInfo info{ch->params["realm"], ch->params["service"]};
-      if (!bearer || bearer->realm != info.realm) {
-        if (learned_bearer) return Fetched{std::move(*resp), cred};
-        learned_bearer = true;
-        std::lock_guard lock(mu);
-        bearer_hosts[host] = info;
-        continue;
-      }
-      if (!bearer_retried) {  // the cached token was refused: renew credential and token once
-        bearer_retried = true;
-        if (auth && !cred.anonymous()) {
-          auto c = auth->get(true);
-          if (!c) return fail(c.error());
-          cred = std::move(*c);
-        }
-        continue;
-      }
-      return Fetched{std::move(*resp), cred};
-    }
-    // Basic (or no) challenge.
-    if (bearer && !left_bearer) {  // the host switched from Bearer to Basic
-      left_bearer = true;
-      std::lock_guard lock(mu);
-      bearer_hosts.erase(host);
-      continue;
-    }
-    if (cred.anonymous() || !auth || renewed) return Fetched{std::move(*resp), cred};
-    renewed = true;  // e.g. an expired ECR token: fetch a new one and retry once
-    auto c = auth->get(true);
-    if (!c) return fail(c.error());
-    cred = std::move(*c);
+    auto again =
+        after_unauthorized(ref, base, resp->header("www-authenticate"), bearer, rounds, cred, auth);
+    if (!again) return fail(again.error());
+    if (!*again) return Fetched{std::move(*resp), cred};
   }
   return fail("registry " + ref.registry + ": too many authentication rounds for " + ref.str(),
               ErrorKind::auth, 401);
+}
+
+Result<bool> RegistryClient::Impl::after_unauthorized(const ImageRef& ref, const std::string& base,
+                                                      const std::string& challenge,
+                                                      const std::optional<BearerInfo>& bearer,
+                                                      Rounds& rounds, RegistryCredential& cred,
+                                                      AuthProvider* auth) {
+  const std::string host = ref.api_host();
+  auto ch = parse_www_authenticate(challenge);
+  if (ch && ch->scheme == "bearer") {
+    BearerInfo info{ch->params["realm"], ch->params["service"]};
+    if (!bearer || bearer->realm != info.realm) {
+      if (rounds.learned_bearer) return false;
+      rounds.learned_bearer = true;
+      // Checked before the realm is remembered: a refused realm never gets a request.
+      if (auto ok = check_bearer_realm(info.realm, base); !ok)
+        return fail(context(ok.error(), "registry " + ref.registry));
+      std::lock_guard lock(mu);
+      bearer_hosts[host] = info;
+      return true;
+    }
+    if (rounds.bearer_retried) return false;
+    rounds.bearer_retried = true;  // the cached token was refused: renew credential and token
+    if (auth && !cred.anonymous()) {
+      auto c = auth->get(true);
+      if (!c) return fail(c.error());
+      cred = std::move(*c);
+    }
+    return true;
+  }
+  // Basic (or no) challenge.
+  if (bearer && !rounds.left_bearer) {  // the host switched from Bearer to Basic
+    rounds.left_bearer = true;
+    std::lock_guard lock(mu);
+    bearer_hosts.erase(host);
+    return true;
+  }
+  if (cred.anonymous() || !auth || rounds.renewed) return false;
+  rounds.renewed = true;  // e.g. an expired ECR token: fetch a new one and retry once
+  auto c = auth->get(true);
+  if (!c) return fail(c.error());
+  cred = std::move(*c);
+  return true;
+}
+
+Result<net::Response> RegistryClient::Impl::get_manifest(const ImageRef& ref, AuthProvider* auth,
+                                                         const std::string& reference) {
+  auto got = fetch(ref, auth, "GET", reference);
+  if (!got) return fail(got.error());
+  if (got->resp.status != 200) return fail(status_error(ref, auth, *got));
+  const std::string& body = got->resp.body;
+  const std::string image =
+      ref.familiar_name() + (is_valid_digest(reference) ? "@" : ":") + reference;
+  if (is_valid_digest(reference)) {
+    std::string actual = "sha256:" + sha256_hex(body);
+    if (actual != reference)
+      return fail("registry " + ref.registry + " served a manifest for " + image +
+                      " whose sha256 is " + actual + ": the content does not match its digest",
+                  ErrorKind::invalid_input);
+  }
+  if (json_depth(body) > kMaxJsonDepth)
+    return fail("registry " + ref.registry + " served a manifest for " + image +
+                    " nested deeper than " + std::to_string(kMaxJsonDepth) + " levels",
+                ErrorKind::invalid_input);
+  return std::move(got->resp);
 }
 
 Error RegistryClient::Impl::status_error(const ImageRef& ref, AuthProvider* auth,
@@ -512,27 +606,24 @@ Result<ResolvedDigest> RegistryClient::resolve_digest(const ImageRef& ref, AuthP
 
 Result<std::int64_t> RegistryClient::image_size(const ImageRef& ref, AuthProvider* auth) {
   std::string reference = !ref.digest.empty() ? ref.digest : ref.tag.empty() ? "latest" : ref.tag;
-  auto get = impl_->fetch(ref, auth, "GET", reference);
-  if (!get) return fail(get.error());
-  if (get->resp.status != 200) return fail(impl_->status_error(ref, auth, *get));
-  std::string body = get->resp.body;
-  std::string mt = bare_type(get->resp.header("content-type"));
-  auto j = nlohmann::json::parse(body, nullptr, false);
-  if (!j.is_discarded() && j.is_object() && j.contains("mediaType") && j["mediaType"].is_string())
-    mt = j["mediaType"].get<std::string>();
-  bool index = is_index_type(mt) || (!j.is_discarded() && j.is_object() &&
-                                     j.contains("manifests") && !j.contains("layers"));
+  auto top = impl_->get_manifest(ref, auth, reference);
+  if (!top) return fail(top.error());
+  std::string body = std::move(top->body);
+  std::string mt = bare_type(top->header("content-type"));
+  auto j = parse_json_or_discarded(body);
+  if (const std::string& declared = text_member(j, "mediaType"); !declared.empty()) mt = declared;
+  bool index =
+      is_index_type(mt) || (j.is_object() && j.contains("manifests") && !j.contains("layers"));
   if (index) {
     auto digest = select_platform_manifest(body, impl_->options.platform);
     if (!digest) return fail(context(digest.error(), ref.str()));
-    auto m = impl_->fetch(ref, auth, "GET", *digest);
+    auto m = impl_->get_manifest(ref, auth, *digest);
     if (!m) return fail(m.error());
-    if (m->resp.status != 200) return fail(impl_->status_error(ref, auth, *m));
-    body = m->resp.body;
+    body = std::move(m->body);
   }
+  // A manifest without sizes (schema 1, an artifact) says nothing about the download: unknown.
   auto size = manifest_download_size(body);
-  if (!size) return fail(context(size.error(), ref.str()));
-  return size;
+  return size ? *size : std::int64_t{-1};
 }
 
 namespace {

@@ -28,6 +28,7 @@
 #include "aws/common.hpp"
 #include "core/image_ref.hpp"
 #include "core/result.hpp"
+#include "core/url.hpp"
 #include "registry/auth.hpp"
 
 namespace berth::registry {
@@ -64,9 +65,15 @@ std::optional<Challenge> parse_www_authenticate(std::string_view header);
 // malformed or HTTP-date value (the caller's own backoff applies then).
 int retry_after_seconds(std::string_view header);
 
-bool is_loopback_host(std::string_view host);
+// Exact loopback hosts (core/url.hpp): registries Docker itself treats as insecure by default.
+using url::is_loopback_host;
 // "https://<host>" or "http://<host>" (see the scheme rule above).
 std::string registry_base_url(const std::string& host, bool insecure);
+
+// A Bearer challenge's realm gets the registry credentials (Basic) and hands out the token:
+// it must be https, or plain http to the registry's own loopback host when `registry_base` is
+// itself plain http on loopback. Anything else: Error{invalid_input} naming the realm.
+Result<void> check_bearer_realm(std::string_view realm, std::string_view registry_base);
 
 // Sums config + layer sizes of an image manifest (JSON); error for anything else.
 Result<std::int64_t> manifest_download_size(std::string_view manifest_json);
@@ -101,7 +108,9 @@ class RegistryClient {
   Result<ResolvedDigest> resolve_digest(const ImageRef& ref, AuthProvider* auth);
 
   // Compressed download size (config + layers) of the image for options.platform: GETs the
-  // manifest, and for an index the platform's manifest.
+  // manifest, and for an index the platform's manifest; -1 when the manifest lists no sizes.
+  // Every manifest fetched by digest must hash to that digest, and none may be nested deeper
+  // than kMaxJsonDepth or be larger than 4 MiB: such content is an Error{invalid_input}.
   Result<std::int64_t> image_size(const ImageRef& ref, AuthProvider* auth);
 
   // Number of HTTP requests sent, and of new connections they opened (tests, benchmarks).

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <nlohmann/json.hpp>
 
+#include "core/url.hpp"
 #include "daemon/atomic_file.hpp"
 #include "net/http.hpp"
 #include "report/reporter.hpp"
@@ -12,13 +13,6 @@
 namespace berth::report {
 
 namespace {
-
-std::string url_for_messages(const std::string& url) {
-  std::string u = url;
-  auto q = u.find('?');
-  if (q != std::string::npos) u.resize(q);
-  return u;
-}
 
 std::string short_message(const std::string& body, const std::string& token) {
   std::string s = clean_text(body, 300);
@@ -76,7 +70,7 @@ Result<DesiredFetch> DesiredFetcher::fetch(const HostInfo& host,
     if (!cached) spdlog::warn("{}", cached.error().message);
   }
   std::string url = expand_url(settings_.desired_url, host, project_);
-  std::string where = url_for_messages(url);
+  std::string where = url::for_log(url);
   auto token = token_();
   if (!token) return fail(context(token.error(), "desired state " + where));
 
@@ -85,6 +79,7 @@ Result<DesiredFetch> DesiredFetcher::fetch(const HostInfo& host,
   req.ca_file = settings_.ca_file;
   req.connect_timeout_ms = options_.connect_timeout_ms;
   req.timeout_ms = options_.timeout_ms;
+  req.body_limit = {options_.max_bytes, net::kDesiredLimit.what};
   req.headers = {{"Accept", "application/json"},
                  {"User-Agent", std::string("berth/") + BERTH_VERSION}};
   if (!token->empty()) req.headers.emplace_back("Authorization", "Bearer " + *token);
@@ -122,10 +117,6 @@ Result<DesiredFetch> DesiredFetcher::fetch(const HostInfo& host,
                     short_message(resp->body, *token),
                 kind, static_cast<int>(resp->status));
   }
-  if (resp->body.size() > options_.max_bytes)
-    return fail("desired state " + where + ": document larger than " +
-                    std::to_string(options_.max_bytes) + " bytes",
-                ErrorKind::invalid_input);
   auto state = parse_desired(resp->body, known_services);
   if (!state) return fail(context(state.error(), where));
   std::string etag = resp->header("etag");

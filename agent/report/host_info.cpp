@@ -10,6 +10,8 @@
 #include <cstdlib>
 #include <nlohmann/json.hpp>
 
+#include "core/untrusted_json.hpp"
+#include "core/url.hpp"
 #include "daemon/atomic_file.hpp"
 #include "net/http.hpp"
 
@@ -54,29 +56,33 @@ Result<Ec2Identity> fetch_ec2_identity(const std::string& endpoint, long timeout
   put.headers = {{"X-aws-ec2-metadata-token-ttl-seconds", "60"}};
   put.connect_timeout_ms = timeout_ms;
   put.timeout_ms = timeout_ms;
+  put.body_limit = net::kImdsLimit;
   auto token = client.perform(put);
   if (!token) return fail(context(token.error(), "IMDSv2 token"));
   if (token->status != 200)
-    return fail("IMDSv2 token " + put.url + ": HTTP " + std::to_string(token->status),
+    return fail("IMDSv2 token " + url::for_log(put.url) + ": HTTP " + std::to_string(token->status),
                 ErrorKind::unavailable, static_cast<int>(token->status));
   net::Request get;
   get.url = base + "/latest/dynamic/instance-identity/document";
   get.headers = {{"X-aws-ec2-metadata-token", trim(token->body)}};
   get.connect_timeout_ms = timeout_ms;
   get.timeout_ms = timeout_ms;
+  get.body_limit = net::kImdsLimit;
   auto doc = client.perform(get);
   if (!doc) return fail(context(doc.error(), "IMDS identity document"));
   if (doc->status != 200)
-    return fail("IMDS identity document " + get.url + ": HTTP " + std::to_string(doc->status),
-                ErrorKind::unavailable, static_cast<int>(doc->status));
-  auto j = nlohmann::json::parse(doc->body, nullptr, false);
+    return fail(
+        "IMDS identity document " + url::for_log(get.url) + ": HTTP " + std::to_string(doc->status),
+        ErrorKind::unavailable, static_cast<int>(doc->status));
+  auto j = parse_json_or_discarded(doc->body);
   if (j.is_discarded() || !j.is_object())
-    return fail("IMDS identity document " + get.url + ": not a JSON object",
+    return fail("IMDS identity document " + url::for_log(get.url) + ": not a JSON object",
                 ErrorKind::invalid_input);
   Ec2Identity id{json_string(j, "instanceId"), json_string(j, "region"),
                  json_string(j, "availabilityZone"), json_string(j, "instanceType")};
   if (id.instance_id.empty())
-    return fail("IMDS identity document " + get.url + ": no instanceId", ErrorKind::invalid_input);
+    return fail("IMDS identity document " + url::for_log(get.url) + ": no instanceId",
+                ErrorKind::invalid_input);
   return id;
 }
 

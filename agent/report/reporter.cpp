@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 #include <random>
 
+#include "core/url.hpp"
 #include "daemon/atomic_file.hpp"
 #include "net/http.hpp"
 
@@ -96,20 +97,6 @@ std::string random_hex(std::size_t bytes) {
     out.push_back(hex[c & 15]);
   }
   return out;
-}
-
-std::string safe_url(const std::string& url) {
-  std::string u = url;
-  auto q = u.find('?');
-  if (q != std::string::npos) u.resize(q);
-  auto scheme = u.find("://");
-  if (scheme != std::string::npos) {
-    auto at = u.find('@', scheme + 3);
-    auto slash = u.find('/', scheme + 3);
-    if (at != std::string::npos && (slash == std::string::npos || at < slash))
-      u.erase(scheme + 3, at - (scheme + 3) + 1);
-  }
-  return u;
 }
 
 void redact(std::string& text, const std::string& secret) {
@@ -224,16 +211,6 @@ std::string fmt_ms(Millis d) {
   return std::to_string(d.count()) + "ms";
 }
 
-bool is_loopback_http(const std::string& url) {
-  if (!url.starts_with("http://")) return true;  // https (or anything else) is fine
-  std::string rest = url.substr(7);
-  auto at = rest.find('@');
-  auto slash = rest.find('/');
-  if (at != std::string::npos && (slash == std::string::npos || at < slash))
-    rest = rest.substr(at + 1);
-  return rest.starts_with("127.") || rest.starts_with("localhost") || rest.starts_with("[::1]");
-}
-
 }  // namespace
 
 // ---------------------------------------------------------------------------------------------
@@ -330,9 +307,9 @@ Reporter::Reporter(DashboardSettings settings, std::string project, std::string 
   if (!token_) token_ = [] { return Result<std::string>(std::string()); };
   if (settings_.url.empty())
     spdlog::error("dashboard: [dashboard].url is empty; reports are spooled but cannot be sent");
-  else if (!is_loopback_http(settings_.url))
+  else if (url::classify(settings_.url) == url::Transport::plain_http)
     spdlog::warn("dashboard url {} is plain http: reports are not encrypted; use https",
-                 safe_url(settings_.url));
+                 url::for_log(settings_.url));
   next_attempt_ = Clock::now();
   last_sent_ = Clock::now();
   load_state();
@@ -810,6 +787,7 @@ bool Reporter::send_head(Clock::time_point deadline) {
   req.connect_timeout_ms = std::min(req.connect_timeout_ms, req.timeout_ms);
   req.headers = {{"Content-Type", "application/json"},
                  {"User-Agent", std::string("berth/") + BERTH_VERSION}};
+  req.body_limit = net::kDashboardAnswerLimit;
   if (!token->empty()) req.headers.emplace_back("Authorization", "Bearer " + *token);
   e.attempted = true;
   {
@@ -823,7 +801,7 @@ bool Reporter::send_head(Clock::time_point deadline) {
 
   if (!resp) return fail_retry(resp.error().message, {});
   long st = resp->status;
-  std::string where = safe_url(url);
+  std::string where = url::for_log(url);
   if (st >= 200 && st < 300) {
     bool recovered = failing_;
     delivered_sequence_ = std::max(delivered_sequence_, e.seq);

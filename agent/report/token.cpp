@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <optional>
 
 #include "core/result.hpp"
 #include "daemon/atomic_file.hpp"
@@ -23,6 +24,13 @@ std::string mode_text(mode_t mode) {
   char buf[8];
   std::snprintf(buf, sizeof buf, "%04o", static_cast<unsigned>(mode & 07777));
   return buf;
+}
+
+// A secret file others may write (they choose the token) or read (they learn it).
+std::optional<std::string> mode_problem(mode_t mode) {
+  if ((mode & (S_IWGRP | S_IWOTH)) != 0) return "writable by group/others";
+  if ((mode & (S_IRGRP | S_IROTH)) != 0) return "readable by group/others";
+  return std::nullopt;
 }
 
 bool is_space(char c) {
@@ -48,10 +56,10 @@ Result<std::string> read_secret_file(const std::string& path, const std::string&
     ::close(fd);
     return fail(what + " " + path + ": not a regular file", ErrorKind::config);
   }
-  if ((st.st_mode & (S_IRGRP | S_IROTH)) != 0) {
+  if (auto bad = mode_problem(st.st_mode)) {
     ::close(fd);
-    return fail(what + " " + path + " has mode " + mode_text(st.st_mode) +
-                    ": readable by group/others (chmod 600 " + path + ")",
+    return fail(what + " " + path + " has mode " + mode_text(st.st_mode) + ": " + *bad +
+                    " (chmod 600 " + path + ")",
                 ErrorKind::config);
   }
   if (static_cast<std::size_t>(st.st_size) > kMaxSecret) {
@@ -116,9 +124,9 @@ Result<void> check_dashboard_token_file(const DashboardSettings& settings) {
   const std::string& path = settings.token_file;
   struct stat st {};
   if (::stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) return {};
-  if ((st.st_mode & (S_IRGRP | S_IROTH)) != 0)
-    return fail("dashboard token file " + path + " has mode " + mode_text(st.st_mode) +
-                    ": readable by group/others (chmod 600 " + path + ")",
+  if (auto bad = mode_problem(st.st_mode))
+    return fail("dashboard token file " + path + " has mode " + mode_text(st.st_mode) + ": " +
+                    *bad + " (chmod 600 " + path + ")",
                 ErrorKind::config);
   return {};
 }

@@ -13,12 +13,13 @@ namespace berth::report {
 
 // Returns the token, "" when neither a token file nor the credential is configured.
 // A token file that group or others may read is refused with
-// "dashboard token file PATH has mode 0644: readable by group/others (chmod 600 PATH)".
+// "dashboard token file PATH has mode 0644: readable by group/others (chmod 600 PATH)", and one
+// group or others may write with "...: writable by group/others (chmod 600 PATH)".
 // Surrounding whitespace is trimmed; an empty file or a token with inner whitespace or control
 // characters is an error.
 using TokenProvider = std::function<Result<std::string>()>;
 
-// Reads one secret file with the checks above (regular file, <= 64 KiB, mode & 044 == 0).
+// Reads one secret file with the checks above (regular file, <= 64 KiB, mode & 066 == 0).
 // `what` names it in messages ("dashboard token file").
 Result<std::string> read_secret_file(const std::string& path, const std::string& what);
 
@@ -26,7 +27,8 @@ Result<std::string> read_secret_file(const std::string& path, const std::string&
 Result<std::string> read_dashboard_token(const DashboardSettings& settings);
 
 // For `berth run` and `berth check-config`: the token file berth would read (the systemd
-// credential takes precedence and is not checked) must not be readable by group/others; that is
+// credential takes precedence and is not checked) must not be readable or writable by
+// group/others; that is
 // refused as a configuration error (exit 78) instead of failing every report later. A missing
 // file is not an error here: reports wait (spooled) until it appears.
 Result<void> check_dashboard_token_file(const DashboardSettings& settings);

@@ -10,6 +10,11 @@ else
 		useradd -r -g berth -d /var/lib/berth -M -s /sbin/nologin -c "berth container agent" berth || :
 	usermod -a -G docker berth || :
 fi
+# berth.toml: 0640 root:berth (see the deb postinst).
+if [ -f "$CONFIG" ] && [ "$(stat -c %G "$CONFIG")" = root ]; then
+	chgrp berth "$CONFIG" || :
+	chmod g+r,g-wx,o-rwx "$CONFIG" || :
+fi
 if command -v systemd-tmpfiles >/dev/null 2>&1; then
 	systemd-tmpfiles --create /usr/lib/tmpfiles.d/berth.conf || :
 fi

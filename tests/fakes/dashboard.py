@@ -23,6 +23,10 @@ Control endpoints (no auth):
                     body, then close.
   POST /_reset     forget everything received
   PUT  /_desired   set the desired-state document (raw body); DELETE /_desired: none (404)
+  POST /_desired_mode {"mode": "ok" | "flood" | "drip", "bytes": N, "interval": s}
+                   how GET /desired answers (issue 22, hostile peer): flood streams N bytes
+                   chunked (no Content-Length); drip sends a Content-Length of N and then one
+                   byte every `interval` seconds. /_received counts "desired_bytes_sent".
 
 Run: /usr/bin/python3 dashboard.py [--port 0] [--port-file F] [--token T | --token-file F]
                                    [--mode '{"mode": "status", "status": 503, "count": 1}']
@@ -59,6 +63,8 @@ class _State:
         self.reset()
         self.mode = {"mode": "ok"}
         self.desired = None  # bytes
+        self.desired_mode = {"mode": "ok"}
+        self.desired_bytes_sent = 0
 
     def reset(self):
         self.documents = []
@@ -153,6 +159,7 @@ class _Handler(BaseHTTPRequestHandler):
                     "invalid": self.st.invalid,
                     "log": list(self.st.log),
                     "desired_requests": self.st.desired_requests,
+                    "desired_bytes_sent": self.st.desired_bytes_sent,
                     "if_none_match": list(self.st.if_none_match),
                 }
             return self._send(200, snap)
@@ -167,12 +174,45 @@ class _Handler(BaseHTTPRequestHandler):
             doc = self.st.desired
         if not self._authorized():
             return self._send(401, {"error": "unauthorized"})
+        with self.st.lock:
+            mode = dict(self.st.desired_mode)
+        if mode["mode"] != "ok":
+            return self._hostile_desired(mode)
         if doc is None:
             return self._send(404, {"error": "no desired state for this host"})
         etag = '"' + hashlib.sha256(doc).hexdigest()[:16] + '"'
         if self.headers.get("If-None-Match") == etag:
             return self._send(304, b"", {"ETag": etag})
         return self._send(200, doc, {"ETag": etag})
+
+    def _hostile_desired(self, mode):
+        total = int(mode.get("bytes", 200 << 20))
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        if mode["mode"] == "flood":
+            self.send_header("Transfer-Encoding", "chunked")
+        else:
+            self.send_header("Content-Length", str(total))
+        self.end_headers()
+        piece = b'{"schema":' + b" " * 65526 + b"\n"
+        sent = 0
+        try:
+            while sent < total:
+                if mode["mode"] == "flood":
+                    self.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece))
+                    sent += len(piece)
+                else:
+                    self.wfile.write(b" ")
+                    self.wfile.flush()
+                    sent += 1
+                    time.sleep(float(mode.get("interval", 1.0)))
+                with self.st.lock:
+                    self.st.desired_bytes_sent = sent
+            if mode["mode"] == "flood":
+                self.wfile.write(b"0\r\n\r\n")
+        except OSError:
+            pass  # the client hung up
+        self.close_connection = True
 
     def do_PUT(self):
         if self.path == "/_desired":
@@ -190,6 +230,14 @@ class _Handler(BaseHTTPRequestHandler):
         return self._send(404, {"error": "no such path"})
 
     def do_POST(self):
+        if self.path == "/_desired_mode":
+            mode = json.loads(self._read_body() or b"{}")
+            if mode.get("mode") not in ("ok", "flood", "drip"):
+                return self._send(400, {"error": "unknown desired mode"})
+            with self.st.lock:
+                self.st.desired_mode = mode
+                self.st.desired_bytes_sent = 0
+            return self._send(200, {"ok": True})
         if self.path == "/_mode":
             mode = json.loads(self._read_body() or b"{}")
             with self.st.lock:
@@ -345,6 +393,7 @@ class DashboardReceiver:
                 "duplicates": st.duplicates, "requests": st.requests,
                 "unauthorized": st.unauthorized, "invalid": st.invalid, "log": list(st.log),
                 "desired_requests": st.desired_requests,
+                "desired_bytes_sent": st.desired_bytes_sent,
                 "if_none_match": list(st.if_none_match),
             }
 
@@ -352,6 +401,13 @@ class DashboardReceiver:
         st = self._server.state
         with st.lock:
             st.mode = dict(kw, mode=mode)
+
+    def set_desired_mode(self, mode="ok", **kw):
+        """How GET /desired answers: ok, flood (bytes=N, chunked) or drip (bytes=N, interval=s)."""
+        st = self._server.state
+        with st.lock:
+            st.desired_mode = dict(kw, mode=mode)
+            st.desired_bytes_sent = 0
 
     def set_desired(self, doc):
         st = self._server.state

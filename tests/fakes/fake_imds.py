@@ -16,7 +16,9 @@ Control plane: /_control/...
   GET  /_control/stats          {"token_puts","gets","unauthorized","throttled","creds_served"}
   POST /_control/rotate         {"AccessKeyId","SecretAccessKey","Token","lifetime"} new creds
   POST /_control/expire_tokens  every issued token becomes invalid (the next GET gets 401)
-  POST /_control/mode           {"mode":"ok"|"throttle"|"down"|"error500", "count": N}
+  POST /_control/mode           {"mode":"ok"|"throttle"|"down"|"error500"|"flood", "count": N}
+                                flood (issue 22): answers with `bytes` (default 16 MiB) streamed
+                                chunked, no Content-Length; stats "flood_bytes_sent"
                                 (count: only the next N requests; absent: until changed)
   POST /_control/config         {"role": "..."|null, "creds_lifetime": s, "identity": {...}}
 
@@ -60,8 +62,9 @@ class FakeImds:
             "region": region, "version": "2017-09-30"}
         self.tokens = {}  # token -> expiry (epoch)
         self.mode, self.mode_count = "ok", None
+        self.flood_bytes = 16 << 20
         self.stats_ = {"token_puts": 0, "gets": 0, "unauthorized": 0, "throttled": 0,
-                       "creds_served": 0, "bad_puts": 0}
+                       "creds_served": 0, "bad_puts": 0, "flood_bytes_sent": 0}
         self._server = ThreadingHTTPServer((host, port), self._handler_class())
         self._server.daemon_threads = True
 
@@ -105,9 +108,10 @@ class FakeImds:
                 self.tokens.clear()
                 return 200, {}
             if verb == "mode":
-                if doc.get("mode") not in ("ok", "throttle", "down", "error500"):
+                if doc.get("mode") not in ("ok", "throttle", "down", "error500", "flood"):
                     return 400, {"error": "unknown mode"}
                 self.mode, self.mode_count = doc["mode"], doc.get("count")
+                self.flood_bytes = int(doc.get("bytes", 16 << 20))
                 return 200, {}
             if verb == "config":
                 if "role" in doc:
@@ -172,7 +176,27 @@ class FakeImds:
                 if mode == "error500":
                     self._send(500, "Internal Server Error")
                     return False
+                if mode == "flood":
+                    self._flood(fake.flood_bytes)
+                    return False
                 return True
+
+            def _flood(self, total):
+                self.send_response(200)
+                self.send_header("Content-Type", "text/plain")
+                self.send_header("Transfer-Encoding", "chunked")
+                self.end_headers()
+                piece, sent = b"A" * 65536, 0
+                try:
+                    while sent < total:
+                        self.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece))
+                        sent += len(piece)
+                        with fake.lock:
+                            fake.stats_["flood_bytes_sent"] = sent
+                    self.wfile.write(b"0\r\n\r\n")
+                except OSError:
+                    pass
+                self.close_connection = True
 
             def do_PUT(self):
                 if self.path.startswith("/_control/"):

@@ -194,6 +194,46 @@ class Registry:
         self.stop()
 
 
+class _FrontHandler(BaseHTTPRequestHandler):
+    """What the registry fronts share: quiet, keep-alive, _send with a Content-Length."""
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args):
+        pass
+
+    def _send(self, status, body=b"", headers=None):
+        self.send_response(status)
+        for k, v in (headers or {}).items():
+            self.send_header(k, v)
+        if "Content-Length" not in (headers or {}):
+            self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+
+def _proxy_to(handler, backend, body):
+    """Forwards the handler's request to `backend` (without its Authorization) and sends the
+    answer back, Location rewritten to the front."""
+    headers = {k: v for k, v in handler.headers.items()
+               if k.lower() not in ("host", "authorization", "content-length")}
+    req = urllib.request.Request(backend + handler.path, data=body or None,
+                                 method=handler.command, headers=headers)
+    try:
+        with urllib.request.urlopen(req, timeout=30) as r:
+            status, hdrs, data = r.status, r.headers, r.read()
+    except urllib.error.HTTPError as e:
+        status, hdrs, data = e.code, e.headers, e.read()
+    out = {k: v for k, v in hdrs.items()
+           if k.lower() not in ("connection", "transfer-encoding", "date", "content-length")}
+    if handler.command == "HEAD" and hdrs.get("Content-Length"):
+        out["Content-Length"] = hdrs["Content-Length"]
+    loc = out.get("Location")
+    if loc and loc.startswith(backend):
+        out["Location"] = loc[len(backend):]
+    handler._send(status, data, out)
+
+
 class BearerFront:
     """A Docker-Hub-style token-auth front for a Registry started with auth=False.
 
@@ -238,41 +278,10 @@ class BearerFront:
     def _handler(self):
         front = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args):
-                pass
-
-            def _send(self, status, body=b"", headers=None):
-                self.send_response(status)
-                for k, v in (headers or {}).items():
-                    self.send_header(k, v)
-                if "Content-Length" not in (headers or {}):
-                    self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                if self.command != "HEAD":
-                    self.wfile.write(body)
+        class Handler(_FrontHandler):
 
             def _proxy(self, body):
-                headers = {k: v for k, v in self.headers.items()
-                           if k.lower() not in ("host", "authorization", "content-length")}
-                req = urllib.request.Request(front.backend + self.path, data=body or None,
-                                             method=self.command, headers=headers)
-                try:
-                    with urllib.request.urlopen(req, timeout=30) as r:
-                        status, hdrs, data = r.status, r.headers, r.read()
-                except urllib.error.HTTPError as e:
-                    status, hdrs, data = e.code, e.headers, e.read()
-                out = {k: v for k, v in hdrs.items()
-                       if k.lower() not in ("connection", "transfer-encoding", "date",
-                                            "content-length")}
-                if self.command == "HEAD" and hdrs.get("Content-Length"):
-                    out["Content-Length"] = hdrs["Content-Length"]
-                loc = out.get("Location")
-                if loc and loc.startswith(front.backend):
-                    out["Location"] = loc[len(front.backend):]
-                self._send(status, data, out)
+                _proxy_to(self, front.backend, body)
 
             def _handle(self):
                 n = int(self.headers.get("Content-Length") or 0)
@@ -319,6 +328,161 @@ class BearerFront:
                     return self._proxy(body)
                 if not front._basic_ok(self.headers.get("Authorization")):
                     return self._send(401, b"", {"WWW-Authenticate": 'Basic realm="front"'})
+                return self._proxy(body)
+
+            do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = _handle
+
+        return Handler
+
+
+class HostileFront:
+    """A registry front that turns hostile on demand (issue 22), in front of a Registry started
+    with auth=False. Mode "ok" proxies everything; the others answer the manifest requests of a
+    tag (HEAD/GET /v2/<repo>/manifests/<tag>) the way a broken or malicious registry would:
+
+      deep_index      the tag is an OCI index whose platform is nested `levels` deep (default a
+                      million: ~2 MB), served with its true digest (it verifies, then must not
+                      crash the parser)
+      flood_manifest  HEAD gives a digest; GET of that digest streams `bytes` (default 64 MiB)
+                      chunked, without Content-Length
+      mismatch        HEAD gives a digest; GET of that digest serves another image's manifest
+      realm_other     401 Bearer with realm http://127.0.0.2:<port>/token (another host, plain
+                      http); that token service counts every request (.stats["realm_requests"])
+      big_token       401 Bearer with realm http://127.0.0.1:<front>/token, which streams
+                      `bytes` (default 1 MiB) of JSON
+
+    .mode = {"mode": ..., ...}; .stats: {"requests", "realm_requests", "realm_credentials",
+    "flood_bytes_sent"}. Digest requests other than the hostile one are proxied (docker pulls)."""
+
+    def __init__(self, backend):
+        self.backend = backend
+        self.mode = {"mode": "ok"}
+        self.stats = {"requests": 0, "realm_requests": 0, "realm_credentials": 0,
+                      "flood_bytes_sent": 0}
+        self.lock = threading.Lock()
+        self._deep = None
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler(realm=False))
+        self._server.daemon_threads = True
+        self._realm = ThreadingHTTPServer(("127.0.0.2", 0), self._handler(realm=True))
+        self._realm.daemon_threads = True
+
+    @property
+    def addr(self):
+        return "127.0.0.1:%d" % self._server.server_address[1]
+
+    @property
+    def realm_url(self):
+        return "http://127.0.0.2:%d/token" % self._realm.server_address[1]
+
+    def start(self):
+        for srv in (self._server, self._realm):
+            threading.Thread(target=srv.serve_forever, args=(0.05,), daemon=True).start()
+        return self
+
+    def stop(self):
+        for srv in (self._server, self._realm):
+            srv.shutdown()
+            srv.server_close()
+
+    def deep_index(self, levels):
+        if self._deep is None or self._deep[0] != levels:
+            body = ('{"schemaVersion":2,"mediaType":"%s","manifests":[{"mediaType":"%s",'
+                    '"size":1,"digest":"sha256:%s","platform":%s%s}]}' % (
+                        MT_OCI_INDEX, MT_OCI_MANIFEST, "0" * 64, "[" * levels,
+                        "]" * levels)).encode()
+            self._deep = (levels, body)
+        return self._deep[1]
+
+    def _handler(self, realm):
+        front = self
+
+        class Handler(_FrontHandler):
+
+            def _stream(self, total, piece, content_type):
+                """Chunked, no Content-Length: the client can only stop reading."""
+                self.send_response(200)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Transfer-Encoding", "chunked")
+                self.end_headers()
+                sent = 0
+                try:
+                    while sent < total:
+                        self.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece))
+                        sent += len(piece)
+                        with front.lock:
+                            front.stats["flood_bytes_sent"] = sent
+                    self.wfile.write(b"0\r\n\r\n")
+                except OSError:
+                    pass  # the client hung up: what a bounded reader does
+                self.close_connection = True
+
+            def _proxy(self, body):
+                _proxy_to(self, front.backend, body)
+
+            def _realm_token(self):
+                with front.lock:
+                    front.stats["realm_requests"] += 1
+                    if self.headers.get("Authorization"):
+                        front.stats["realm_credentials"] += 1
+                self._send(200, json.dumps({"token": "t", "expires_in": 300}).encode(),
+                           {"Content-Type": "application/json"})
+
+            def _hostile(self, mode, repo, ref):
+                m = mode["mode"]
+                by_digest = ref.startswith("sha256:")
+                if m in ("realm_other", "big_token"):
+                    if m == "big_token" and self.headers.get("Authorization") == "Bearer t":
+                        return False
+                    realm = front.realm_url if m == "realm_other" else \
+                        "http://%s/token" % front.addr
+                    challenge = 'Bearer realm="%s",service="hostile",scope="repository:%s:pull"' % (
+                        realm, repo)
+                    self._send(401, b'{"errors":[{"code":"UNAUTHORIZED"}]}',
+                               {"WWW-Authenticate": challenge, "Content-Type": "application/json"})
+                    return True
+                if m == "deep_index":
+                    body = front.deep_index(mode.get("levels", 1000000))
+                    digest = "sha256:" + hashlib.sha256(body).hexdigest()
+                    if by_digest and ref != digest:
+                        return False
+                    self._send(200, body, {"Content-Type": MT_OCI_INDEX,
+                                           "Docker-Content-Digest": digest,
+                                           "Content-Length": str(len(body))})
+                    return True
+                fake = "sha256:" + hashlib.sha256(("hostile " + m).encode()).hexdigest()
+                if not by_digest:  # the tag now points at the hostile digest
+                    self._send(200, b"", {"Content-Type": MT_MANIFEST,
+                                          "Docker-Content-Digest": fake, "Content-Length": "2"})
+                    return True
+                if ref != fake:
+                    return False
+                if m == "flood_manifest":
+                    self._stream(mode.get("bytes", 64 << 20), b"x" * 65536, MT_MANIFEST)
+                    return True
+                if m == "mismatch":  # another image's manifest under this digest
+                    other = mode["body"].encode() if isinstance(mode["body"], str) \
+                        else mode["body"]
+                    self._send(200, other, {"Content-Type": MT_MANIFEST,
+                                            "Docker-Content-Digest": fake})
+                    return True
+                return False
+
+            def _handle(self):
+                n = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(n) if n else b""
+                if realm:
+                    return self._realm_token()
+                with front.lock:
+                    front.stats["requests"] += 1
+                    mode = dict(front.mode)
+                path = self.path.split("?")[0]
+                if path == "/token" and mode["mode"] == "big_token":
+                    piece = b'{"token":"' + b"t" * 65000 + b'",'
+                    return self._stream(mode.get("bytes", 1 << 20), piece, "application/json")
+                parts = path.split("/manifests/")
+                if (mode["mode"] != "ok" and self.command in ("GET", "HEAD") and len(parts) == 2
+                        and self._hostile(mode, parts[0][len("/v2/"):], parts[1])):
+                    return
                 return self._proxy(body)
 
             do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = _handle

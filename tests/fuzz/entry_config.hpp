@@ -18,6 +18,7 @@
 #include "core/duration.hpp"
 #include "core/graph.hpp"
 #include "core/image_ref.hpp"
+#include "core/label_trust.hpp"
 #include "core/naming.hpp"
 #include "core/planner.hpp"
 #include "fuzz_common.hpp"
@@ -103,11 +104,11 @@ inline void check_config(const Config& cfg) {
     ContainerInfo c;
     c.id = "id-" + name;
     c.name = naming::container_name(desired.project, name);
-    c.labels = {{labels::kProject, desired.project},
-                {labels::kService, name},
-                {labels::kConfigHash, ds.config_hash},
-                {labels::kImage, ds.image_id},
-                {labels::kOneoff, "False"}};
+    // The labels Docker reports back: exactly what berth wrote (signed by finalize_body).
+    for (const auto& [k, v] : ds.body["Labels"].items())
+      if (v.is_string()) c.labels[k] = v.get<std::string>();
+    BERTH_FUZZ_CHECK(ownership(c.labels) == Ownership::verified,
+                     "the labels berth writes verify when read back");
     c.state = "running";
     c.networks = {naming::network_name(desired.project)};
     converged.containers.push_back(std::move(c));

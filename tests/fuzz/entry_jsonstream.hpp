@@ -146,8 +146,11 @@ inline void jsonstream_input(std::string_view data) {
           BERTH_FUZZ_CHECK(sp.current->name == naming::container_name("t-engine-cap", name),
                            "a service's current container has its name");
       }
-      for (const auto& a : plan.cleanup)
+      for (const auto& a : plan.cleanup) {
         BERTH_FUZZ_CHECK(!a.container_id.empty(), "cleanup acts on a container id");
+        BERTH_FUZZ_CHECK(a.type != ActionType::remove_foreign,
+                         "a container berth did not create is never removed by default");
+      }
       (void)plan.describe();
     }
   }

@@ -109,6 +109,20 @@ def test_deb_control(packages, tmp_path):
     assert "services\\." in postinst  # starts only with at least one [services.*] table
 
 
+def test_config_is_0640_root_berth(packages):
+    """Issue 22: berth.toml can hold secret environment values: 0640, group berth (set by the
+    scripts once the group exists), never readable by others."""
+    deb, rpm = packages
+    listing = run("dpkg-deb", "-c", deb).stdout
+    line = next(l for l in listing.splitlines() if l.endswith("/etc/berth/berth.toml"))
+    assert line.startswith("-rw-r----- root/root"), line
+    modes = run("rpm", "-qp", "--queryformat", "[%{FILEMODES:perms} %{FILENAMES}\n]", rpm).stdout
+    assert "-rw-r----- /etc/berth/berth.toml" in modes.splitlines(), modes
+    scripts = run("rpm", "-qp", "--scripts", rpm).stdout
+    for text in (scripts, run("dpkg-deb", "-I", deb, "postinst").stdout):
+        assert 'chgrp berth "$CONFIG"' in text and "o-rwx" in text
+
+
 def test_lintian_has_no_errors(packages):
     """lintian's verdict decides: it exits non-zero on an error (--fail-on error) and also when
     it could not check the package at all, which a look for "E:" lines alone took for clean."""

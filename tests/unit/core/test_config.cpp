@@ -377,11 +377,36 @@ TEST_CASE("config: [agent] [aws] [dashboard] errors", "[config]") {
         "berth.toml:2:7: dashboard.url: \"https://d/{instance}\" has an unknown placeholder "
         "\"{instance}\" (expected {instance_id}, {hostname} or {project})");
   CHECK(only_error("[dashboard]\nurl = \"https://me:s3cret@d/{x}\"\n") ==
-        "berth.toml:2:7: dashboard.url: \"https://***@d/{x}\" has an unknown placeholder \"{x}\" "
+        "berth.toml:2:7: dashboard.url: \"https://d/{x}\" has an unknown placeholder \"{x}\" "
         "(expected {instance_id}, {hostname} or {project})");
   CHECK(only_error("[dashboard]\nurl = \"https://d/\"\nheartbeat = \"0\"\n") ==
         "berth.toml:3:13: dashboard.heartbeat: \"0\" is too short (expected at least \"1s\", e.g. "
         "\"60s\")");
+}
+
+TEST_CASE("config: dashboard URLs are https, or http to an exact loopback host", "[config]") {
+  CHECK(only_error("[dashboard]\nurl = \"http://dash.example.com/api\"\n") ==
+        "berth.toml:2:7: dashboard.url: \"http://dash.example.com/api\" is plain http to "
+        "\"dash.example.com\": the bearer token and the pins would travel in clear (expected "
+        "https://, or http:// only to a loopback host: 127.0.0.0/8, [::1] or localhost)");
+  CHECK(only_error("[dashboard]\nurl = \"https://d/\"\ndesired_url = "
+                   "\"http://localhost.evil.com/desired/{hostname}\"\n") ==
+        "berth.toml:3:15: dashboard.desired_url: \"http://localhost.evil.com/desired/{hostname}\" "
+        "is plain http to \"localhost.evil.com\": the bearer token and the pins would travel in "
+        "clear (expected https://, or http:// only to a loopback host: 127.0.0.0/8, [::1] or "
+        "localhost)");
+  // user-info never reaches the message, and does not count as the host
+  CHECK(only_error("[dashboard]\nurl = \"http://localhost:pw@evil.com/x?token=1\"\n") ==
+        "berth.toml:2:7: dashboard.url: \"http://evil.com/x\" is plain http to \"evil.com\": the "
+        "bearer token and the pins would travel in clear (expected https://, or http:// only to a "
+        "loopback host: 127.0.0.0/8, [::1] or localhost)");
+  for (const char* ok :
+       {"http://127.0.0.1:8080/api/{hostname}", "http://localhost/api", "http://[::1]:9000/api",
+        "http://127.9.8.7/x", "https://dash.example.com/"}) {
+    auto o =
+        parse(std::string("[dashboard]\nurl = \"") + ok + "\"\ndesired_url = \"" + ok + "\"\n");
+    CHECK(o.ok());
+  }
 }
 
 TEST_CASE("config: [registries]", "[config]") {

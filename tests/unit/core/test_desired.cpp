@@ -77,3 +77,39 @@ TEST_CASE("parse_desired rejects with a clear message and applies nothing", "[de
   msg(R"({"schema":"berth.desired/v1","services":{"msd-logs":{"tag":")" + std::string(129, 'a') +
       R"("}}})");
 }
+
+TEST_CASE("apply_pins: a digest pinned in berth.toml is re-pinned only with allow_remote_pin",
+          "[desired]") {
+  const std::string cfg_digest = "sha256:" + std::string(64, 'c');
+  const std::string dash_digest = "sha256:" + std::string(64, 'd');
+  Config cfg;
+  ServiceSpec web, db;
+  web.name = "web";
+  web.image = "127.0.0.1:5000/web:latest";
+  db.name = "db";
+  db.image = "127.0.0.1:5000/db@" + cfg_digest;
+  cfg.services = {{"web", web}, {"db", db}};
+  DesiredState pins;
+  pins.services["web"] = DesiredPin{"3f2c9e1", ""};
+  pins.services["db"] = DesiredPin{"", dash_digest};
+
+  Config a = cfg;
+  auto out = apply_pins(a, pins);
+  REQUIRE(out.size() == 2);
+  CHECK(out[0].service == "db");
+  CHECK_FALSE(out[0].applied);
+  CHECK(out[0].message == "pin of db to digest " + dash_digest +
+                              " refused: berth.toml pins db to " + "digest " + cfg_digest +
+                              " (set allow_remote_pin = true in [services.db] to let the "
+                              "dashboard re-pin it)");
+  CHECK(a.services["db"].image == cfg.services["db"].image);
+  CHECK(out[1].applied);
+  CHECK(out[1].message == "web pinned to tag 3f2c9e1 (127.0.0.1:5000/web:3f2c9e1)");
+  CHECK(a.services["web"].image == "127.0.0.1:5000/web:3f2c9e1");
+
+  Config b = cfg;
+  b.services["db"].allow_remote_pin = true;
+  auto allowed = apply_pins(b, pins);
+  CHECK(allowed[0].applied);
+  CHECK(b.services["db"].image == "127.0.0.1:5000/db@" + dash_digest);
+}

@@ -1,5 +1,6 @@
 #include <catch2/catch.hpp>
 
+#include "core/label_trust.hpp"
 #include "core/naming.hpp"
 #include "core/planner.hpp"
 
@@ -27,6 +28,7 @@ ContainerInfo ctr(const std::string& project, const std::string& service,
               {labels::kConfigHash, hash},
               {labels::kImage, image},
               {labels::kOneoff, "False"}};
+  c.labels[labels::kLabelsHash] = labels_hash(c.labels);  // created by berth
   c.state = state;
   c.networks = {naming::network_name(project)};
   return c;

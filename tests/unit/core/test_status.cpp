@@ -149,6 +149,24 @@ TEST_CASE("to_report_json carries every field, services sorted, nulls for unknow
   REQUIRE(no_stream["events"].empty());
 }
 
+TEST_CASE("notes and pin_source appear only when there are some", "[status]") {
+  auto st = stack();
+  auto plain = to_report_json(st, {}, 1, "2026-11-05T10:00:00.000Z");
+  CHECK_FALSE(plain.contains("notes"));
+  for (const auto& s : plain["services"]) CHECK_FALSE(s.contains("pin_source"));
+  st.services[0].pin_source = "dashboard";
+  for (int i = 0; i < 30; ++i)
+    st.notes.push_back("container x-" + std::to_string(i) + " left alone");
+  st.notes[0] = std::string(5000, 'n');
+  auto j = to_report_json(st, {}, 2, "2026-11-05T10:00:00.000Z");
+  REQUIRE(j["notes"].size() == kMaxNotes);
+  CHECK(j["notes"][0].get<std::string>().size() <= kMaxNoteText);
+  CHECK(j["notes"][1] == "container x-1 left alone");
+  int pinned = 0;
+  for (const auto& s : j["services"]) pinned += s.value("pin_source", "") == "dashboard";
+  CHECK(pinned == 1);
+}
+
 TEST_CASE("to_status_json is the report without schema, sequence and events", "[status]") {
   auto st = stack();
   st.services[0].pull_percent = 150;
