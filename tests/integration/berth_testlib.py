@@ -220,19 +220,30 @@ class ProjectEvents:
                 self._all.append(e)
 
     def _fence(self):
-        """Index just past a fence event: everything dockerd sent before it has arrived."""
-        cid = docker("create", "--network", "none", "--label",
-                     f"com.docker.compose.project=t-fence-{uuid.uuid4().hex[:8]}", BASE_IMAGE,
-                     "true")
-        docker("rm", cid, check=False)
+        """Index just past a fence event: everything dockerd sent before it has arrived.
 
-        def seen():
-            with self._lock:
-                for i, e in enumerate(self._all):
-                    if e.get("Action") == "create" and e.get("Actor", {}).get("ID") == cid:
-                        return i + 1
-            return None
-        return wait_for(seen, what="the docker events fence")
+        The first fence may be created before `docker events` has subscribed (the client takes
+        a moment to start), and then its event never comes: a new fence is made every few
+        seconds until one arrives. Once one has arrived the follow is live, and later fences
+        arrive on the first try."""
+        deadline = time.time() + MIN_WAIT_S
+        while True:
+            cid = docker("create", "--network", "none", "--label",
+                         f"com.docker.compose.project=t-fence-{uuid.uuid4().hex[:8]}",
+                         BASE_IMAGE, "true")
+            docker("rm", cid, check=False)
+            try_until = time.time() + 3
+            while time.time() < try_until:
+                with self._lock:
+                    for i, e in enumerate(self._all):
+                        if e.get("Action") == "create" and e.get("Actor", {}).get("ID") == cid:
+                            return i + 1
+                time.sleep(0.05)
+            if self.proc.poll() is not None:
+                raise AssertionError(f"docker events ended (exit {self.proc.returncode})")
+            if time.time() > deadline:
+                raise AssertionError(
+                    f"timed out after {MIN_WAIT_S}s waiting for the docker events fence")
 
     def events(self, *actions):
         """This project's events from the start of the follow until now, in order; only
