@@ -6,6 +6,7 @@
 #include "core/config.hpp"
 #include "core/container_spec.hpp"
 #include "core/jsonstream.hpp"
+#include "core/label_trust.hpp"
 #include "core/naming.hpp"
 #include "core/planner.hpp"
 #include "core/preflight.hpp"
@@ -46,6 +47,7 @@ ContainerInfo job_container(const std::string& state, int exit_code) {
               {labels::kConfigHash, "h1"},
               {labels::kImage, "sha256:img1"},
               {labels::kOneoff, "False"}};
+  c.labels[labels::kLabelsHash] = labels_hash(c.labels);  // created by berth
   c.state = state;
   c.exit_code = exit_code;
   c.networks = {naming::network_name("p")};

@@ -37,7 +37,7 @@ ContainerInfo container(const std::string& name, std::map<std::string, std::stri
 
 }  // namespace
 
-TEST_CASE("labels berth writes verify; an image's depends_on cannot show through", "[labels]") {
+TEST_CASE("labels berth writes verify, and an image's depends_on cannot show through", "[labels]") {
   ServiceSpec web;
   web.name = "web";
   web.image = "r";
