@@ -7,7 +7,8 @@
 #include <string>
 #include <vector>
 
-#include "core/config.hpp"
+#include "config/config.hpp"
+#include "util/strings.hpp"
 
 namespace berth::config {
 
@@ -312,8 +313,7 @@ std::optional<std::int64_t> parse_byte_size(std::string_view text) {
   }
   if (i < text.size() && text[i] == ' ') ++i;
   std::string_view unit = text.substr(i);
-  std::string u;
-  for (char c : unit) u += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  std::string u = to_lower(unit);
   int shift = -1;
   if (u.empty() || u == "b")
     shift = 0;
