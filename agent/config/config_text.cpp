@@ -160,6 +160,7 @@ Result<std::vector<std::pair<std::string, std::string>>> parse_env_file(std::str
     if (line.starts_with("export ") || line.starts_with("export\t")) {
       line.remove_prefix(7);
       while (!line.empty() && (line.front() == ' ' || line.front() == '\t')) line.remove_prefix(1);
+      if (!line.empty() && line.front() == '#') continue;  // "export # ..." exports nothing (sh)
     }
     auto eq = line.find('=');
     if (eq == std::string_view::npos) return fail_line("expected KEY=VALUE (no \"=\" found)");
