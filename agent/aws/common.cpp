@@ -3,6 +3,8 @@
 #include <cctype>
 #include <ctime>
 
+#include "util/strings.hpp"
+
 extern char** environ;  // NOLINT
 
 namespace berth::aws {
@@ -28,9 +30,7 @@ std::string Env::get(const std::string& name) const {
 }
 
 bool Env::is_true(const std::string& name) const {
-  std::string v = get(name);
-  for (auto& c : v) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return v == "true";
+  return to_lower(get(name)) == "true";
 }
 
 std::string redact(std::string text, std::initializer_list<std::string_view> secrets) {

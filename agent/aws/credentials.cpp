@@ -9,7 +9,7 @@
 #include <cstring>
 
 #include "aws/ini.hpp"
-#include "core/result.hpp"
+#include "util/result.hpp"
 
 namespace berth::aws {
 

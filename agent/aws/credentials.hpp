@@ -15,7 +15,7 @@
 
 #include "aws/common.hpp"
 #include "aws/imds.hpp"
-#include "core/result.hpp"
+#include "util/result.hpp"
 
 namespace berth::aws {
 

@@ -7,6 +7,7 @@
 
 #include "core/untrusted_json.hpp"
 #include "core/url.hpp"
+#include "util/strings.hpp"
 
 namespace berth::aws {
 
@@ -37,8 +38,7 @@ std::optional<EcrHost> parse_ecr_host(std::string_view host) {
   EcrHost e;
   e.account = m[1].str();
   e.fips = m[2].matched;
-  e.region = m[3].str();
-  for (auto& c : e.region) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  e.region = to_lower(m[3].str());
   std::string suffix = m[4].str();
   e.dual_stack = h.find(".dkr-ecr") != std::string::npos || suffix.rfind("on.", 0) == 0;
   e.china = suffix.size() >= 3 && suffix.compare(suffix.size() - 3, 3, ".cn") == 0;

@@ -10,8 +10,8 @@
 
 #include "aws/common.hpp"
 #include "aws/credentials.hpp"
-#include "core/result.hpp"
 #include "net/http.hpp"
+#include "util/result.hpp"
 
 namespace berth::aws {
 

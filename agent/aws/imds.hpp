@@ -9,8 +9,8 @@
 #include <string_view>
 
 #include "aws/common.hpp"
-#include "core/result.hpp"
 #include "net/http.hpp"
+#include "util/result.hpp"
 
 namespace berth::aws {
 

@@ -2,6 +2,8 @@
 
 #include <cctype>
 
+#include "util/strings.hpp"
+
 namespace berth::aws {
 
 namespace {
@@ -10,12 +12,6 @@ std::string_view trim(std::string_view s) {
   while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
   while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
   return s;
-}
-
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
 }
 
 }  // namespace
@@ -56,7 +52,7 @@ Result<IniFile> parse_ini(std::string_view text, const std::string& path) {
     if (sep == std::string_view::npos || sep == 0)
       return error("expected 'key = value' or '[section]'");
     if (section == nullptr) return error("'key = value' before any [section]");
-    std::string key = lower(trim(line.substr(0, sep)));
+    std::string key = to_lower(trim(line.substr(0, sep)));
     last_value = &((*section)[key] = std::string(trim(line.substr(sep + 1))));
   }
   return file;

@@ -5,7 +5,7 @@
 #include <string>
 #include <string_view>
 
-#include "core/result.hpp"
+#include "util/result.hpp"
 
 namespace berth::aws {
 

@@ -11,8 +11,8 @@
 #include <vector>
 
 #include "cli/commands.hpp"
-#include "core/config.hpp"
-#include "daemon/config_loader.hpp"
+#include "config/config.hpp"
+#include "config/config_loader.hpp"
 #include "daemon/process_guard.hpp"
 
 namespace berth::cli {

@@ -9,16 +9,16 @@
 
 #include "cli/cli.hpp"
 #include "cli/commands.hpp"
-#include "core/config.hpp"
+#include "config/config.hpp"
+#include "config/config_loader.hpp"
 #include "core/image_ref.hpp"
 #include "core/label_trust.hpp"
 #include "core/naming.hpp"
-#include "daemon/config_loader.hpp"
 #include "daemon/dbus_client.hpp"
-#include "daemon/logging.hpp"
 #include "daemon/reconciler.hpp"
 #include "engine/engine.hpp"
 #include "report/token.hpp"
+#include "util/logging.hpp"
 
 namespace berth::cli {
 

@@ -10,8 +10,8 @@
 
 #include "cli/cli.hpp"
 #include "cli/commands.hpp"
-#include "core/config.hpp"
-#include "daemon/config_loader.hpp"
+#include "config/config.hpp"
+#include "config/config_loader.hpp"
 #include "daemon/stack.hpp"
 #include "engine/engine.hpp"
 #include "engine/lifecycle.hpp"

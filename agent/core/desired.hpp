@@ -15,7 +15,7 @@
 #include <string_view>
 
 #include "core/model.hpp"
-#include "core/result.hpp"
+#include "util/result.hpp"
 
 namespace berth {
 

@@ -1,44 +1,64 @@
 #include "core/graph.hpp"
 
 #include <algorithm>
-#include <functional>
 #include <set>
 
 namespace berth {
 
-std::optional<std::vector<std::string>> find_cycle(
+namespace {
+
+// The cycle closed by the edge top-of-stack -> v, rotated to start at its smallest name.
+std::vector<std::string> cycle_on_stack(const std::vector<std::pair<std::string, size_t>>& stack,
+                                        const std::string& v) {
+  std::vector<std::string> cyc;
+  size_t from = 0;
+  while (stack[from].first != v) ++from;
+  for (size_t i = from; i < stack.size(); ++i) cyc.push_back(stack[i].first);
+  std::rotate(cyc.begin(), std::min_element(cyc.begin(), cyc.end()), cyc.end());
+  return cyc;
+}
+
+}  // namespace
+
+std::vector<std::vector<std::string>> find_cycles(
     const std::map<std::string, std::vector<std::string>>& edges) {
   enum class Mark { none, active, done };
   std::map<std::string, Mark> mark;
-  std::vector<std::string> stack;
-  std::optional<std::vector<std::string>> found;
-
-  std::function<bool(const std::string&)> visit = [&](const std::string& n) -> bool {
-    mark[n] = Mark::active;
-    stack.push_back(n);
-    auto it = edges.find(n);
-    if (it != edges.end()) {
-      std::vector<std::string> deps = it->second;
-      std::sort(deps.begin(), deps.end());
-      for (const auto& d : deps) {
-        if (!edges.count(d)) continue;
-        if (mark[d] == Mark::active) {
-          auto pos = std::find(stack.begin(), stack.end(), d);
-          std::vector<std::string> cycle(pos, stack.end());
-          cycle.push_back(d);
-          found = cycle;
-          return true;
-        }
-        if (mark[d] == Mark::none && visit(d)) return true;
+  std::set<std::vector<std::string>> seen;
+  std::vector<std::vector<std::string>> cycles;
+  for (const auto& [root, _] : edges) {
+    if (mark[root] != Mark::none) continue;
+    std::vector<std::pair<std::string, size_t>> stack{{root, 0}};
+    mark[root] = Mark::active;
+    while (!stack.empty()) {
+      auto& [u, next] = stack.back();
+      const auto& deps = edges.at(u);
+      if (next >= deps.size()) {
+        mark[u] = Mark::done;
+        stack.pop_back();
+        continue;
+      }
+      const std::string& v = deps[next++];
+      if (!edges.count(v)) continue;
+      if (mark[v] == Mark::none) {
+        mark[v] = Mark::active;
+        stack.emplace_back(v, 0);
+      } else if (mark[v] == Mark::active) {
+        auto cyc = cycle_on_stack(stack, v);
+        if (seen.insert(cyc).second) cycles.push_back(std::move(cyc));
       }
     }
-    stack.pop_back();
-    mark[n] = Mark::done;
-    return false;
-  };
-  for (const auto& [n, _] : edges)
-    if (mark[n] == Mark::none && visit(n)) return found;
-  return std::nullopt;
+  }
+  return cycles;
+}
+
+std::optional<std::vector<std::string>> find_cycle(
+    const std::map<std::string, std::vector<std::string>>& edges) {
+  auto cycles = find_cycles(edges);
+  if (cycles.empty()) return std::nullopt;
+  auto path = cycles.front();
+  path.push_back(path.front());
+  return path;
 }
 
 std::vector<std::string> topological_order(

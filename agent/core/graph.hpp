@@ -8,8 +8,15 @@
 
 namespace berth {
 
-// edges[a] = services a depends on. Returns the first cycle found as a path that starts and ends
-// with the same name (a -> b -> a), or nullopt. Deterministic (visits names in order).
+// edges[a] = services a depends on. Every cycle, each once, in the order an iterative depth-first
+// search finds them (roots by name, edges in their given order; a chain may be thousands long).
+// A cycle is given as its members starting at the smallest name (a, b, c for a -> b -> c -> a).
+// Edges to names that are not keys are ignored.
+std::vector<std::vector<std::string>> find_cycles(
+    const std::map<std::string, std::vector<std::string>>& edges);
+
+// The first of find_cycles as a path that starts and ends with the same name (a -> b -> a), or
+// nullopt.
 std::optional<std::vector<std::string>> find_cycle(
     const std::map<std::string, std::vector<std::string>>& edges);
 

@@ -4,7 +4,7 @@
 #include <string>
 #include <string_view>
 
-#include "core/result.hpp"
+#include "util/result.hpp"
 
 namespace berth {
 

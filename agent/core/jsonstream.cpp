@@ -6,6 +6,7 @@
 #include <limits>
 
 #include "core/untrusted_json.hpp"
+#include "util/strings.hpp"
 
 namespace berth::jsonstream {
 
@@ -131,13 +132,6 @@ std::string truncate_utf8(std::string s, std::size_t max) {
   }
   while (!s.empty() && is_space(s.back())) s.pop_back();
   return s;
-}
-
-std::string lower(std::string_view s) {
-  std::string out(s);
-  std::transform(out.begin(), out.end(), out.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return out;
 }
 
 bool contains(std::string_view hay, std::string_view needle) {
@@ -371,7 +365,7 @@ bool PullProgressAggregator::feed(const json& msg) {
 }
 
 ErrorKind classify_pull_error(std::string_view message) {
-  const std::string m = lower(message);
+  const std::string m = to_lower(message);
   if (contains(m, "toomanyrequests") || contains(m, "too many requests") ||
       contains(m, "rate limit"))
     return ErrorKind::throttled;

@@ -1,5 +1,5 @@
 // The typed configuration model: what berth.toml says, after validation.
-// Pure data; parsed by core/config.cpp, consumed by the planner and the adapters.
+// Pure data; parsed by config/config.cpp, consumed by the planner and the adapters.
 #pragma once
 
 #include <chrono>

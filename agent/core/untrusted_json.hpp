@@ -9,7 +9,7 @@
 #include <nlohmann/json.hpp>
 #include <string_view>
 
-#include "core/result.hpp"
+#include "util/result.hpp"
 
 namespace berth {
 

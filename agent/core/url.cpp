@@ -3,17 +3,13 @@
 #include <algorithm>
 #include <cctype>
 
+#include "util/strings.hpp"
+
 namespace berth::url {
 
 namespace {
 
 constexpr std::size_t kMaxLogBytes = 512;
-
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
 
 bool all_digits(std::string_view s) {
   return std::all_of(s.begin(), s.end(),
@@ -53,7 +49,7 @@ bool is_loopback_ipv4(std::string_view h) {
 Parts split(std::string_view url) {
   Parts p;
   auto sep = url.find("://");
-  if (sep != std::string_view::npos) p.scheme = lower(url.substr(0, sep));
+  if (sep != std::string_view::npos) p.scheme = to_lower(url.substr(0, sep));
   Authority a = authority_of(url);
   std::string_view auth = url.substr(a.begin, a.end - a.begin);
   std::string_view rest = url.substr(a.end);
@@ -65,14 +61,14 @@ Parts split(std::string_view url) {
   if (!auth.empty() && auth.front() == '[') {
     auto close = auth.find(']');
     std::size_t host_end = close == std::string_view::npos ? auth.size() : close + 1;
-    p.host = lower(auth.substr(0, host_end));
+    p.host = to_lower(auth.substr(0, host_end));
     if (host_end < auth.size() && auth[host_end] == ':') p.port = auth.substr(host_end + 1);
   } else if (std::count(auth.begin(), auth.end(), ':') == 1) {
     auto colon = auth.find(':');
-    p.host = lower(auth.substr(0, colon));
+    p.host = to_lower(auth.substr(0, colon));
     p.port = auth.substr(colon + 1);
   } else {
-    p.host = lower(auth);
+    p.host = to_lower(auth);
   }
   return p;
 }
@@ -112,7 +108,7 @@ bool is_loopback_host(std::string_view hp) {
     port = hp.substr(colon + 1);
     if (port.empty() || !all_digits(port)) return false;
   }
-  return lower(host) == "localhost" || is_loopback_ipv4(host);
+  return to_lower(host) == "localhost" || is_loopback_ipv4(host);
 }
 
 Transport classify(std::string_view u) {

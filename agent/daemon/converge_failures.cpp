@@ -2,7 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
-#include "daemon/logging.hpp"
+#include "util/logging.hpp"
 
 namespace berth::daemon {
 

@@ -6,7 +6,7 @@
 #include <fstream>
 #include <iterator>
 
-#include "core/result.hpp"
+#include "util/result.hpp"
 
 namespace berth::daemon {
 namespace {

@@ -4,7 +4,7 @@
 #include <chrono>
 #include <string>
 
-#include "core/result.hpp"
+#include "util/result.hpp"
 
 namespace berth::daemon {
 

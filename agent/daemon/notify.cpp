@@ -7,7 +7,7 @@
 #include <cstring>
 #include <ctime>
 
-#include "core/result.hpp"
+#include "util/result.hpp"
 
 namespace berth::daemon {
 namespace {

@@ -1,7 +1,7 @@
 // berth's own process while it holds secrets (ECR tokens, AWS keys, the dashboard token).
 #pragma once
 
-#include "core/result.hpp"
+#include "util/result.hpp"
 
 namespace berth::daemon {
 

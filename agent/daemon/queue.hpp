@@ -12,7 +12,7 @@
 #include <string>
 
 #include "core/observed.hpp"
-#include "core/result.hpp"
+#include "util/result.hpp"
 
 namespace berth::daemon {
 

@@ -13,15 +13,15 @@
 #include <set>
 #include <stop_token>
 
-#include "core/config.hpp"
+#include "config/config.hpp"
+#include "config/config_loader.hpp"
 #include "core/image_ref.hpp"
 #include "core/naming.hpp"
 #include "core/url.hpp"
-#include "daemon/config_loader.hpp"
 #include "daemon/converge_failures.hpp"
-#include "daemon/logging.hpp"
 #include "report/host_info.hpp"
 #include "report/token.hpp"
+#include "util/logging.hpp"
 
 namespace berth::daemon {
 

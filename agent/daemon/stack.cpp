@@ -8,9 +8,9 @@
 #include <exception>
 #include <stdexcept>
 
-#include "daemon/atomic_file.hpp"
 #include "registry/image_source.hpp"
 #include "report/reporter.hpp"
+#include "util/atomic_file.hpp"
 
 namespace berth::daemon {
 

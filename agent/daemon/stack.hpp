@@ -13,10 +13,10 @@
 #include "core/local_state.hpp"
 #include "core/model.hpp"
 #include "core/planner.hpp"
-#include "core/result.hpp"
 #include "engine/engine.hpp"
 #include "engine/images.hpp"
 #include "engine/lifecycle.hpp"
+#include "util/result.hpp"
 
 namespace berth::daemon {
 

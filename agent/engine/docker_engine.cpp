@@ -12,6 +12,7 @@
 #include "core/jsonstream.hpp"
 #include "core/log_tail.hpp"
 #include "core/untrusted_json.hpp"
+#include "util/strings.hpp"
 
 namespace berth::engine {
 
@@ -26,19 +27,7 @@ constexpr std::size_t kMaxIdleClients = 4;
 
 // A path segment: keep what Docker's router takes literally (image refs carry '/', ':', '@').
 std::string path_escape(std::string_view s) {
-  static const char* hex = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char ch : s) {
-    if (std::isalnum(ch) || ch == '-' || ch == '_' || ch == '.' || ch == '~' || ch == '/' ||
-        ch == ':' || ch == '@') {
-      out.push_back(static_cast<char>(ch));
-    } else {
-      out.push_back('%');
-      out.push_back(hex[ch >> 4]);
-      out.push_back(hex[ch & 15]);
-    }
-  }
-  return out;
+  return percent_encode(s, "/:@");
 }
 
 std::string q(std::string_view s) {

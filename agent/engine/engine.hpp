@@ -13,7 +13,7 @@
 #include <vector>
 
 #include "core/observed.hpp"
-#include "core/result.hpp"
+#include "util/result.hpp"
 
 namespace berth::engine {
 

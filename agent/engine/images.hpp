@@ -9,8 +9,8 @@
 
 #include "core/container_spec.hpp"
 #include "core/model.hpp"
-#include "core/result.hpp"
 #include "engine/engine.hpp"
+#include "util/result.hpp"
 
 namespace berth::engine {
 

@@ -4,7 +4,7 @@
 #include <string>
 
 #include "core/model.hpp"
-#include "core/result.hpp"
+#include "util/result.hpp"
 
 namespace berth::engine {
 

@@ -8,6 +8,7 @@
 #include <stop_token>
 
 #include "core/url.hpp"
+#include "util/strings.hpp"
 
 namespace berth::net {
 
@@ -77,9 +78,7 @@ size_t header_cb(char* buffer, size_t size, size_t nitems, void* userdata) {
   }
   auto colon = line.find(':');
   if (colon == std::string_view::npos) return n;
-  std::string name(line.substr(0, colon));
-  std::transform(name.begin(), name.end(), name.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  std::string name = to_lower(line.substr(0, colon));
   std::string_view value = line.substr(colon + 1);
   while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
   while (!value.empty() && (value.back() == '\r' || value.back() == '\n' || value.back() == ' '))
@@ -185,10 +184,7 @@ curl_slist* make_headers(const Request& req) {
     std::string line = k + ": " + v;
     if (v.empty()) line = k + ";";  // curl's syntax for an empty header
     headers = curl_slist_append(headers, line.c_str());
-    std::string lk = k;
-    std::transform(lk.begin(), lk.end(), lk.begin(),
-                   [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
-    if (lk == "content-type") has_content_type = true;
+    if (to_lower(k) == "content-type") has_content_type = true;
   }
   if (!has_content_type && req.method != "GET" && req.method != "HEAD" && !req.body.empty())
     headers = curl_slist_append(headers, "Content-Type: application/json");
@@ -247,19 +243,7 @@ std::string size_text(std::size_t bytes) {
 }
 
 std::string url_encode(std::string_view s) {
-  static const char* hex = "0123456789ABCDEF";
-  std::string out;
-  out.reserve(s.size() * 3);
-  for (unsigned char ch : s) {
-    if (std::isalnum(ch) || ch == '-' || ch == '_' || ch == '.' || ch == '~') {
-      out.push_back(static_cast<char>(ch));
-    } else {
-      out.push_back('%');
-      out.push_back(hex[ch >> 4]);
-      out.push_back(hex[ch & 15]);
-    }
-  }
-  return out;
+  return percent_encode(s);
 }
 
 std::string base64_encode(std::string_view data, bool url) {

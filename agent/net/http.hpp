@@ -13,7 +13,7 @@
 #include <utility>
 #include <vector>
 
-#include "core/result.hpp"
+#include "util/result.hpp"
 
 namespace berth::net {
 

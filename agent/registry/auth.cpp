@@ -12,9 +12,9 @@
 #include <random>
 
 #include "aws/credentials.hpp"
-#include "core/result.hpp"
 #include "core/untrusted_json.hpp"
 #include "net/http.hpp"
+#include "util/result.hpp"
 
 namespace berth::registry {
 

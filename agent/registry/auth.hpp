@@ -15,7 +15,7 @@
 #include "aws/common.hpp"
 #include "aws/ecr.hpp"
 #include "core/model.hpp"
-#include "core/result.hpp"
+#include "util/result.hpp"
 
 namespace berth::registry {
 

@@ -6,7 +6,7 @@
 #include <thread>
 
 #include "core/image_ref.hpp"
-#include "daemon/logging.hpp"
+#include "util/logging.hpp"
 
 namespace berth::registry {
 

@@ -10,6 +10,7 @@
 #include "core/status.hpp"
 #include "core/untrusted_json.hpp"
 #include "net/http.hpp"
+#include "util/strings.hpp"
 
 namespace berth::registry {
 
@@ -36,11 +37,6 @@ Platform Platform::host() {
 }
 
 namespace {
-
-std::string lower(std::string s) {
-  for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
 
 bool is_index_type(const std::string& mt) {
   return mt == "application/vnd.oci.image.index.v1+json" ||
@@ -97,13 +93,13 @@ std::optional<Challenge> parse_www_authenticate(std::string_view h) {
   while (i < h.size() && h[i] != ' ') ++i;
   if (i == start) return std::nullopt;
   Challenge c;
-  c.scheme = lower(std::string(h.substr(start, i - start)));
+  c.scheme = to_lower(std::string(h.substr(start, i - start)));
   // auth-params: key=value or key="quoted, value", comma separated
   while (i < h.size()) {
     while (i < h.size() && (h[i] == ' ' || h[i] == ',')) ++i;
     size_t ks = i;
     while (i < h.size() && h[i] != '=' && h[i] != ',' && h[i] != ' ') ++i;
-    std::string key = lower(std::string(h.substr(ks, i - ks)));
+    std::string key = to_lower(std::string(h.substr(ks, i - ks)));
     if (i >= h.size() || h[i] != '=') {
       // a second challenge ("Basic realm=..., Bearer ...") or a token68: stop here
       if (!key.empty() && !c.params.empty()) break;

@@ -27,9 +27,9 @@
 
 #include "aws/common.hpp"
 #include "core/image_ref.hpp"
-#include "core/result.hpp"
 #include "core/url.hpp"
 #include "registry/auth.hpp"
+#include "util/result.hpp"
 
 namespace berth::registry {
 

@@ -6,9 +6,9 @@
 #include <nlohmann/json.hpp>
 
 #include "core/url.hpp"
-#include "daemon/atomic_file.hpp"
 #include "net/http.hpp"
 #include "report/reporter.hpp"
+#include "util/atomic_file.hpp"
 
 namespace berth::report {
 

@@ -9,9 +9,9 @@
 
 #include "core/desired.hpp"
 #include "core/model.hpp"
-#include "core/result.hpp"
 #include "core/status.hpp"
 #include "report/token.hpp"
+#include "util/result.hpp"
 
 namespace berth::report {
 

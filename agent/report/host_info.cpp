@@ -12,8 +12,9 @@
 
 #include "core/untrusted_json.hpp"
 #include "core/url.hpp"
-#include "daemon/atomic_file.hpp"
 #include "net/http.hpp"
+#include "util/atomic_file.hpp"
+#include "util/strings.hpp"
 
 namespace berth::report {
 
@@ -33,10 +34,7 @@ std::string trim(std::string s) {
 bool env_true(const char* name) {
   const char* v = std::getenv(name);
   if (!v) return false;
-  std::string s = v;
-  std::transform(s.begin(), s.end(), s.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return s == "true";
+  return to_lower(v) == "true";
 }
 
 std::string json_string(const nlohmann::json& j, const char* key) {

@@ -6,8 +6,8 @@
 #include <optional>
 #include <string>
 
-#include "core/result.hpp"
 #include "core/status.hpp"
+#include "util/result.hpp"
 
 namespace berth::report {
 

@@ -16,8 +16,8 @@
 #include <random>
 
 #include "core/url.hpp"
-#include "daemon/atomic_file.hpp"
 #include "net/http.hpp"
+#include "util/atomic_file.hpp"
 
 namespace berth::report {
 

@@ -11,8 +11,8 @@
 #include <cstring>
 #include <optional>
 
-#include "core/result.hpp"
-#include "daemon/atomic_file.hpp"
+#include "util/atomic_file.hpp"
+#include "util/result.hpp"
 
 namespace berth::report {
 

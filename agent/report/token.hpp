@@ -7,7 +7,7 @@
 #include <string>
 
 #include "core/model.hpp"
-#include "core/result.hpp"
+#include "util/result.hpp"
 
 namespace berth::report {
 

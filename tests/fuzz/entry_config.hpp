@@ -13,7 +13,7 @@
 #include <tuple>
 #include <vector>
 
-#include "core/config.hpp"
+#include "config/config.hpp"
 #include "core/container_spec.hpp"
 #include "core/duration.hpp"
 #include "core/graph.hpp"

@@ -13,7 +13,7 @@
 #include <string>
 #include <string_view>
 
-#include "core/config.hpp"
+#include "config/config.hpp"
 #include "fuzz_common.hpp"
 
 namespace berth::fuzz {

@@ -6,7 +6,7 @@
 #include <filesystem>
 #include <fstream>
 
-#include "daemon/config_loader.hpp"
+#include "config/config_loader.hpp"
 
 using namespace berth;
 using namespace berth::config;

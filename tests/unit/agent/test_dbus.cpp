@@ -15,8 +15,8 @@
 #include "../../support/skip.hpp"
 #include "daemon/dbus_client.hpp"
 #include "daemon/dbus_service.hpp"
-#include "daemon/logging.hpp"
 #include "private_bus.hpp"
+#include "util/logging.hpp"
 
 using namespace berth::daemon;
 using namespace std::chrono_literals;

@@ -8,8 +8,8 @@
 #include <filesystem>
 #include <fstream>
 
+#include "config/config_loader.hpp"
 #include "core/model.hpp"
-#include "daemon/config_loader.hpp"
 #include "report/token.hpp"
 
 using namespace berth;

@@ -9,8 +9,8 @@
 #include <sstream>
 #include <string>
 
-#include "daemon/journal_sink.hpp"
-#include "daemon/logging.hpp"
+#include "util/journal_sink.hpp"
+#include "util/logging.hpp"
 
 using namespace berth::log;
 

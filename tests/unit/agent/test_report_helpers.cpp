@@ -4,11 +4,11 @@
 
 #include <catch2/catch.hpp>
 
-#include "daemon/atomic_file.hpp"
 #include "dashboard_fixture.hpp"
 #include "report/desired_fetch.hpp"
 #include "report/host_info.hpp"
 #include "report/reporter.hpp"
+#include "util/atomic_file.hpp"
 
 using namespace berth;
 using namespace berth::report;

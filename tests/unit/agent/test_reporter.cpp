@@ -6,10 +6,10 @@
 #include <catch2/catch.hpp>
 #include <sstream>
 
-#include "daemon/atomic_file.hpp"
 #include "dashboard_fixture.hpp"
 #include "report/reporter.hpp"
 #include "report/token.hpp"
+#include "util/atomic_file.hpp"
 
 using namespace berth;
 using namespace berth::report;

@@ -4,7 +4,7 @@
 #include <map>
 #include <sstream>
 
-#include "core/config.hpp"
+#include "config/config.hpp"
 #include "core/container_spec.hpp"
 
 using namespace berth;
@@ -921,6 +921,15 @@ TEST_CASE("config: parse_env_file", "[config]") {
         "line 1: unterminated double quote (expected a closing \")");
   CHECK(parse_env_file("A='x' y\n").error().message ==
         "line 1: text after the closing quote (expected KEY='VALUE')");
+}
+
+TEST_CASE("config: parse_env_file: \"export # ...\" is a comment, as in sh", "[config]") {
+  // Found by fuzz_env_file: the name "#//" was accepted after "export " and written back as a
+  // comment line (tests/fuzz/regressions/env_file/export-then-comment).
+  using V = std::vector<std::pair<std::string, std::string>>;
+  auto r = parse_env_file("export   #//=/x  \x1b #c\nexport\t# just a comment\nA=1\n");
+  REQUIRE(r);
+  CHECK(*r == V{{"A", "1"}});
 }
 
 TEST_CASE("config: small parsers", "[config]") {

@@ -9,7 +9,7 @@
 #include <string>
 
 #include "../../fuzz/fuzz_common.hpp"
-#include "core/config.hpp"
+#include "config/config.hpp"
 
 using namespace berth;
 using namespace berth::config;

@@ -29,3 +29,19 @@ TEST_CASE("stop_waves: dependants first, a cycle does not hang", "[graph]") {
   CHECK(berth::stop_waves(cyc) == W{{"c", "self", "x"}, {"a", "b"}});
   CHECK(berth::stop_waves({}).empty());
 }
+
+TEST_CASE("find_cycles: every cycle once, from its smallest name, and a long chain is fine",
+          "[graph]") {
+  std::map<std::string, std::vector<std::string>> e{{"b", {"a"}}, {"a", {"b", "x"}},  {"c", {"d"}},
+                                                    {"d", {"c"}}, {"self", {"self"}}, {"e", {"a"}}};
+  using C = std::vector<std::vector<std::string>>;
+  CHECK(berth::find_cycles(e) == C{{"a", "b"}, {"c", "d"}, {"self"}});
+  CHECK(berth::find_cycles({{"a", {"b"}}, {"b", {}}}).empty());
+  std::map<std::string, std::vector<std::string>> chain;
+  for (int i = 0; i < 20000; ++i) chain["s" + std::to_string(i)] = {"s" + std::to_string(i + 1)};
+  chain["s20000"] = {"s0"};
+  auto cycles = berth::find_cycles(chain);
+  REQUIRE(cycles.size() == 1);
+  CHECK(cycles[0].size() == 20001);
+  CHECK(cycles[0].front() == "s0");
+}

@@ -3,7 +3,7 @@
 #include <catch2/catch.hpp>
 #include <map>
 
-#include "core/config.hpp"
+#include "config/config.hpp"
 #include "core/container_spec.hpp"
 #include "core/jsonstream.hpp"
 #include "core/label_trust.hpp"

@@ -1,6 +1,6 @@
 #include <catch2/catch.hpp>
 
-#include "core/result.hpp"
+#include "util/result.hpp"
 
 TEST_CASE("Result carries an error message", "[core]") {
   berth::Result<int> r = berth::fail("boom", berth::ErrorKind::timeout);

@@ -1,4 +1,4 @@
-#include "daemon/atomic_file.hpp"
+#include "util/atomic_file.hpp"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -10,7 +10,7 @@
 #include <cerrno>
 #include <cstring>
 
-#include "core/result.hpp"
+#include "util/result.hpp"
 
 namespace berth {
 

@@ -1,4 +1,4 @@
-#include "daemon/config_loader.hpp"
+#include "config/config_loader.hpp"
 
 #include <fcntl.h>
 #include <spdlog/spdlog.h>
@@ -10,7 +10,7 @@
 #include <cstring>
 #include <filesystem>
 
-#include "core/result.hpp"
+#include "util/result.hpp"
 
 namespace berth::config {
 

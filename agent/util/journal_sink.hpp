@@ -15,7 +15,7 @@
 #include <string_view>
 #include <vector>
 
-#include "daemon/logging.hpp"
+#include "util/logging.hpp"
 
 namespace berth::log {
 

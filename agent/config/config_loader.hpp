@@ -1,5 +1,5 @@
 // Reads berth.toml (and the env files it names) from the real file system and hands the text to
-// the pure parser in core/config.hpp.
+// the pure parser in config/config.hpp.
 #pragma once
 
 #include <sys/types.h>
@@ -7,7 +7,7 @@
 #include <optional>
 #include <string>
 
-#include "core/config.hpp"
+#include "config/config.hpp"
 
 namespace berth::config {
 

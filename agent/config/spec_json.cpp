@@ -2,7 +2,7 @@
 #include <algorithm>
 #include <cmath>
 
-#include "core/config.hpp"
+#include "config/config.hpp"
 
 namespace berth::config {
 

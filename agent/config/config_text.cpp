@@ -7,7 +7,8 @@
 #include <string>
 #include <vector>
 
-#include "core/config.hpp"
+#include "config/config.hpp"
+#include "util/strings.hpp"
 
 namespace berth::config {
 
@@ -159,6 +160,7 @@ Result<std::vector<std::pair<std::string, std::string>>> parse_env_file(std::str
     if (line.starts_with("export ") || line.starts_with("export\t")) {
       line.remove_prefix(7);
       while (!line.empty() && (line.front() == ' ' || line.front() == '\t')) line.remove_prefix(1);
+      if (!line.empty() && line.front() == '#') continue;  // "export # ..." exports nothing (sh)
     }
     auto eq = line.find('=');
     if (eq == std::string_view::npos) return fail_line("expected KEY=VALUE (no \"=\" found)");
@@ -312,8 +314,7 @@ std::optional<std::int64_t> parse_byte_size(std::string_view text) {
   }
   if (i < text.size() && text[i] == ' ') ++i;
   std::string_view unit = text.substr(i);
-  std::string u;
-  for (char c : unit) u += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  std::string u = to_lower(unit);
   int shift = -1;
   if (u.empty() || u == "b")
     shift = 0;

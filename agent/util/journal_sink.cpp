@@ -1,4 +1,4 @@
-#include "daemon/journal_sink.hpp"
+#include "util/journal_sink.hpp"
 
 // We send CODE_FILE/CODE_LINE/CODE_FUNC ourselves from the spdlog record (when it has one);
 // without this define sd-journal.h would stamp this file's location on every entry.

@@ -1,4 +1,4 @@
-#include "daemon/logging.hpp"
+#include "util/logging.hpp"
 
 #include <spdlog/cfg/env.h>
 #include <spdlog/pattern_formatter.h>
@@ -10,7 +10,7 @@
 #include <cstdlib>
 #include <string>
 
-#include "daemon/journal_sink.hpp"
+#include "util/journal_sink.hpp"
 
 namespace berth::log {
 namespace {
