@@ -112,6 +112,17 @@ std::vector<std::string> keys(const json& j) {
   return out;
 }
 
+// Docker's state vocabulary (created, running, paused, restarting, removing, exited, dead).
+// Podman's compat API also answers libpod's own "stopped" for a container whose process has
+// ended while its cleanup (run by conmon, asynchronously) has not finished yet: for berth that
+// container has exited. libpod's "stopping" is a container still running.
+std::string docker_state(std::string s) {
+  if (s == "stopped") return "exited";
+  if (s == "stopping") return "running";
+  if (s == "configured" || s == "initialized") return "created";
+  return s;
+}
+
 std::string strip_slash(std::string s) {
   if (!s.empty() && s.front() == '/') s.erase(0, 1);
   return s;
@@ -431,7 +442,7 @@ Result<ContainerInfo> decode_container_inspect(const json& j) {
   c.image = str(config, "Image");
   c.image_id = str(j, "Image");
   const json& state = obj(j, "State");
-  c.state = str(state, "Status");
+  c.state = docker_state(str(state, "Status"));
   if (c.state.empty()) {  // very old daemons: derive from the booleans
     if (boolean(state, "Running"))
       c.state = "running";
@@ -470,7 +481,7 @@ Result<ContainerInfo> decode_container_list_item(const json& j) {
   c.labels = string_map(obj(j, "Labels"));
   c.image = str(j, "Image");
   c.image_id = str(j, "ImageID");
-  c.state = str(j, "State");
+  c.state = docker_state(str(j, "State"));
   c.health = health_from_status_text(str(j, "Status"));
   // The list carries the exit code only in its Status text: "Exited (137) 2 seconds ago".
   if (std::string st = str(j, "Status"); st.starts_with("Exited (")) {

@@ -356,6 +356,24 @@ TEST_CASE("decode_container_inspect: captured exited container", "[jsonstream]")
   CHECK(c->finished_at == "2026-11-23T10:42:05.867149791Z");
 }
 
+TEST_CASE("decode_container: podman's libpod states read in Docker's vocabulary", "[jsonstream]") {
+  // Podman answers "stopped" between the end of the process and conmon's cleanup (seen in CI:
+  // inspect right after a stop returned "stopped").
+  for (auto [libpod, docker] :
+       {std::pair{"stopped", "exited"}, std::pair{"stopping", "running"},
+        std::pair{"configured", "created"}, std::pair{"initialized", "created"},
+        std::pair{"exited", "exited"}, std::pair{"running", "running"}}) {
+    json j = {{"Id", "abc"}, {"State", {{"Status", libpod}, {"ExitCode", 42}}}};
+    auto c = js::decode_container_inspect(j);
+    REQUIRE(c);
+    CHECK(c->state == docker);
+    CHECK(c->exit_code == 42);
+    auto l = js::decode_container_list_item({{"Id", "abc"}, {"State", libpod}});
+    REQUIRE(l);
+    CHECK(l->state == docker);
+  }
+}
+
 TEST_CASE("decode_container_inspect: health output is truncated on a UTF-8 boundary",
           "[jsonstream]") {
   std::string out(998, 'x');
